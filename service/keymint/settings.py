@@ -1,0 +1,38 @@
+"""Process configuration, from `KEYMINT_*` environment variables (or a `.env` file).
+
+Only how to reach things lives here. The Bybit master credential is data in Vault, never an
+environment variable, so rotating it needs no restart.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KEYMINT_", env_file=".env", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8300, ge=1, le=65535)
+    log_format: Literal["json", "console"] = "json"
+    log_level: str = "INFO"
+
+    vault_addr: str = "http://127.0.0.1:8200"
+    vault_token: SecretStr | None = None
+    vault_kv_mount: str = "secret"
+    vault_prefix: str = "keymint"
+
+    bybit_base_url: str = Field(
+        default="mainnet",
+        description="mainnet, bytick, testnet, demo, a regional host name, or an http(s) URL",
+    )
+    bybit_recv_window_ms: int = Field(default=5000, ge=1)
+    bybit_timeout_s: float = Field(default=10.0, gt=0)
+    bybit_rate_limit_scale: float = Field(
+        default=1.0,
+        gt=0,
+        description="multiplies Bybit's published rate limits; only a simulator honours >1",
+    )
