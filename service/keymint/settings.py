@@ -6,6 +6,7 @@ environment variable, so rotating it needs no restart.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr
@@ -21,9 +22,27 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
 
     vault_addr: str = "http://127.0.0.1:8200"
+    vault_auth_method: Literal["token", "approle", "kubernetes"] = "token"
     vault_token: SecretStr | None = None
+    vault_approle_role_id: str | None = None
+    vault_approle_secret_id: SecretStr | None = None
+    vault_approle_secret_id_file: Path | None = None
+    vault_approle_mount: str = "approle"
+    vault_kubernetes_role: str | None = None
+    vault_kubernetes_jwt_file: Path = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
+    vault_kubernetes_mount: str = "kubernetes"
+    vault_cacert: Path | None = None
+    vault_client_cert: Path | None = None
+    vault_client_key: Path | None = None
+    vault_skip_verify: bool = False
+    vault_namespace: str | None = None
+    vault_timeout_s: int = Field(default=10, ge=1)
     vault_kv_mount: str = "secret"
     vault_prefix: str = "keymint"
+    vault_policy_prefix: str = Field(
+        default="keymint", description="callers need capabilities on <prefix>/<API path>"
+    )
+    authz_cache_ttl_s: float = Field(default=5.0, ge=0)
 
     bybit_base_url: str = Field(
         default="mainnet",

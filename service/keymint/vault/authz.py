@@ -1,0 +1,137 @@
+"""Authorising API callers by Vault policy, asked with the caller's own token.
+
+An API path `creds/spot-trader` is checked as the policy path `<policy_prefix>/creds/spot-trader`
+through `sys/capabilities-self`, so operators grant keymint access in ordinary Vault policies.
+Every failure to ask is a refusal. Decisions are cached for `cache_ttl_s` under the token's
+SHA-256, never the token; a revoked token can therefore keep working for at most that long.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from keymint.errors import PermissionDenied, Unauthenticated
+from keymint.vault.endpoint import OperationHook, VaultEndpoint, call, no_hook
+
+Capability = Literal["create", "read", "update", "patch", "delete", "list", "sudo"]
+
+# Visible ASCII only: anything else cannot be a Vault token and must not reach an HTTP header.
+_TOKEN_SHAPE = re.compile(r"[\x21-\x7e]{1,4096}")
+_INVALID_TOKEN = "the Vault token is invalid, expired, revoked or lacks the default policy"
+
+
+@dataclass(frozen=True)
+class CallerIdentity:
+    entity_id: str
+    display_name: str
+    policies: tuple[str, ...]
+    accessor: str
+
+
+def caller_token(*, x_vault_token: str | None, authorization: str | None) -> str | None:
+    """The token from `X-Vault-Token`, else from `Authorization: Bearer`."""
+    if x_vault_token:
+        return x_vault_token
+    if authorization:
+        scheme, _, credentials = authorization.partition(" ")
+        if scheme.lower() == "bearer" and credentials.strip():
+            return credentials.strip()
+    return None
+
+
+class Authorizer:
+    """Decides whether a caller's token may act on a keymint API path."""
+
+    def __init__(
+        self,
+        endpoint: VaultEndpoint,
+        *,
+        policy_prefix: str = "keymint",
+        cache_ttl_s: float = 5.0,
+        cache_size: int = 4096,
+        hook: OperationHook = no_hook,
+    ) -> None:
+        self._endpoint = endpoint
+        self._prefix = policy_prefix.strip("/")
+        self._cache_ttl_s = cache_ttl_s
+        self._cache_size = cache_size
+        self._hook = hook
+        # Value: the identity allowed, or the message of the denial.
+        self._cache: dict[tuple[str, str, str], tuple[float, CallerIdentity | str]] = {}
+
+    async def authorize(
+        self, token: str | None, path: str, capability: Capability
+    ) -> CallerIdentity:
+        """Who the caller is, if its token grants `capability` on `path`; raises otherwise."""
+        if not token:
+            raise Unauthenticated(
+                "a Vault token is required (X-Vault-Token or Authorization: Bearer)"
+            )
+        policy_path = f"{self._prefix}/{path.strip('/')}"
+        key = (hashlib.sha256(token.encode()).hexdigest(), policy_path, capability)
+        cached = self._cache.get(key)
+        if cached is not None and cached[0] > time.monotonic():
+            return _outcome(cached[1])
+        try:
+            outcome: CallerIdentity | str = await self._decide(token, policy_path, capability)
+        except PermissionDenied as exc:
+            outcome = exc.message
+        self._remember(key, outcome)
+        return _outcome(outcome)
+
+    async def _decide(self, token: str, policy_path: str, capability: str) -> CallerIdentity | str:
+        if not _TOKEN_SHAPE.fullmatch(token):
+            return _INVALID_TOKEN
+        client = self._endpoint.client(token)
+        lookup = await self._ask(
+            client.auth.token.lookup_self, "authz.lookup_self", "auth/token/lookup-self"
+        )
+        caps = await self._ask(
+            lambda: client.adapter.post("/v1/sys/capabilities-self", json={"paths": [policy_path]}),
+            "authz.capabilities",
+            policy_path,
+        )
+        granted = caps["data"].get(policy_path, [])
+        if capability not in granted and "root" not in granted:
+            return f"permission denied: {capability!r} on {policy_path!r} is required"
+        data = lookup["data"]
+        return CallerIdentity(
+            entity_id=str(data.get("entity_id") or ""),
+            display_name=str(data.get("display_name") or ""),
+            policies=tuple(data.get("policies") or ()),
+            accessor=str(data.get("accessor") or ""),
+        )
+
+    async def _ask(self, fn: Callable[[], Any], op: str, target: str) -> Any:
+        return await call(
+            fn,
+            op=op,
+            target=target,
+            hook=self._hook,
+            denied=_invalid_token,
+        )
+
+    def _remember(self, key: tuple[str, str, str], outcome: CallerIdentity | str) -> None:
+        if self._cache_ttl_s <= 0:
+            return
+        now = time.monotonic()
+        if len(self._cache) >= self._cache_size:
+            self._cache = {k: v for k, v in self._cache.items() if v[0] > now}
+        while len(self._cache) >= self._cache_size:
+            del self._cache[next(iter(self._cache))]
+        self._cache[key] = (now + self._cache_ttl_s, outcome)
+
+
+def _invalid_token() -> PermissionDenied:
+    return PermissionDenied(_INVALID_TOKEN)
+
+
+def _outcome(outcome: CallerIdentity | str) -> CallerIdentity:
+    if isinstance(outcome, str):
+        raise PermissionDenied(outcome)
+    return outcome

@@ -1,0 +1,117 @@
+"""How keymint reaches Vault: address, TLS, one connection pool, and calls made off the loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import hvac
+import hvac.exceptions as hvac_errors
+import requests
+
+from keymint.errors import KeymintError
+from keymint.vault.errors import translate
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+OperationHook = Callable[[str, float, bool], None]
+"""Called after every Vault operation with (operation, seconds, ok), e.g. to feed a histogram."""
+
+
+def no_hook(operation: str, seconds: float, ok: bool) -> None:
+    """The default hook: records nothing."""
+
+
+@dataclass(frozen=True)
+class TlsOptions:
+    ca_cert: Path | None = None
+    client_cert: Path | None = None
+    client_key: Path | None = None
+    skip_verify: bool = False
+
+    @property
+    def verify(self) -> bool | str:
+        if self.skip_verify:
+            return False
+        return str(self.ca_cert) if self.ca_cert else True
+
+    @property
+    def cert(self) -> tuple[str, str] | None:
+        if self.client_cert is None:
+            return None
+        # A PEM file may hold the certificate and its key together.
+        return (str(self.client_cert), str(self.client_key or self.client_cert))
+
+
+class VaultEndpoint:
+    """One Vault server; hands out hvac clients that share a connection pool."""
+
+    def __init__(
+        self,
+        addr: str,
+        *,
+        tls: TlsOptions | None = None,
+        timeout_s: int = 10,
+        namespace: str | None = None,
+    ) -> None:
+        self.addr = addr.rstrip("/")
+        self.tls = tls or TlsOptions()
+        self.timeout_s = timeout_s
+        self.namespace = namespace
+        self._http = requests.Session()
+        # hvac prefers a session's own verify/cert over its arguments, so both must agree.
+        self._http.verify = self.tls.verify
+        self._http.cert = self.tls.cert
+
+    def client(self, token: str = "") -> hvac.Client:
+        # Never None: hvac would then fall back to VAULT_TOKEN or ~/.vault-token.
+        return hvac.Client(
+            url=self.addr,
+            token=token,
+            verify=self.tls.verify,
+            cert=self.tls.cert,
+            timeout=self.timeout_s,
+            session=self._http,
+            namespace=self.namespace,
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __repr__(self) -> str:
+        return f"VaultEndpoint({self.addr!r})"
+
+
+async def call(
+    fn: Callable[[], T],
+    *,
+    op: str,
+    target: str,
+    hook: OperationHook,
+    denied: Callable[[], KeymintError] | None = None,
+) -> T:
+    """Run the blocking hvac call `fn` in a thread, time it, and translate its failures."""
+    started = time.perf_counter()
+    try:
+        result = await asyncio.to_thread(fn)
+    except (hvac_errors.VaultError, requests.RequestException) as exc:
+        failure = translate(exc, op=op, target=target, denied=denied)
+    except BaseException:
+        hook(op, time.perf_counter() - started, False)
+        raise
+    else:
+        hook(op, time.perf_counter() - started, True)
+        return result
+    hook(op, time.perf_counter() - started, False)
+    if failure.status_code >= 500:
+        log.warning("vault call failed: %s", failure.message)
+    # Raised outside the handler, so hvac's exception (URL, response body) is neither the
+    # cause nor the context of what callers and tracebacks see.
+    raise failure
