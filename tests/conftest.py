@@ -1,4 +1,4 @@
-"""Servers shared by the whole suite: real processes on loopback, started through keymint.devstack."""
+"""Servers shared by the whole suite: real processes on loopback, started by keymint.devstack."""
 
 from __future__ import annotations
 

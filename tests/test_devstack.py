@@ -1,4 +1,4 @@
-"""`keymint dev` (what `make dev` runs) on a fresh machine: it starts, says where things are, stops."""
+"""`keymint dev` (what `make dev` runs): it starts, says where things are, and stops."""
 
 from __future__ import annotations
 

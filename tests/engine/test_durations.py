@@ -26,7 +26,7 @@ def test_vault_duration_forms(value: int | str, seconds: int) -> None:
 
 @pytest.mark.parametrize("value", ["", "h", "1x", "1h-5m", "1.5d", "-5", "5 m", True])
 def test_garbage_names_the_field(value: str | bool) -> None:
-    with pytest.raises(ValueError, match="^ttl: "):
+    with pytest.raises(ValueError, match=r"^ttl: "):
         parse_duration(value, field="ttl")
 
 
