@@ -15,12 +15,14 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
+
+from bybit_sim.control_client import SeededMaster, SimControl
 
 LOOPBACK = "127.0.0.1"
 
@@ -172,29 +174,29 @@ def start_simulator(
     port: int | None = None,
     state_file: Path | None = None,
     config: Mapping[str, str] | None = None,
+    extra_args: Sequence[str] = (),
 ) -> ManagedProcess:
-    """The Bybit V5 simulator (`bybit-sim`) on loopback."""
+    """The Bybit V5 simulator (`bybit-sim`) on loopback.
+
+    `config` becomes `--config KEY=VALUE` start-up values; `extra_args` go to the command line as
+    they are (e.g. `("--log-level", "warning")`).
+    """
     port = port or free_port()
     argv = [_script("bybit-sim"), "--host", LOOPBACK, "--port", str(port)]
     if state_file is not None:
         argv += ["--state-file", str(state_file)]
     for key, value in (config or {}).items():
         argv += ["--config", f"{key}={value}"]
+    argv += extra_args
     mp = _spawn("bybit-sim", argv, f"http://{LOOPBACK}:{port}", log_dir)
     wait_until_ready(mp, "/v5/market/time")
     return mp
 
 
-def seed_simulator(sim_url: str, *, subaccounts: int, master_ips: list[str]) -> dict[str, Any]:
+def seed_simulator(sim_url: str, *, subaccounts: int, master_ips: list[str]) -> SeededMaster:
     """A fresh master account with `subaccounts` sub-accounts, through the control surface."""
-    resp = httpx.post(
-        f"{sim_url}/__sim__/seed",
-        json={"subaccounts": subaccounts, "master_ips": master_ips, "username_prefix": "demo"},
-        timeout=10.0,
-    )
-    resp.raise_for_status()
-    seeded: dict[str, Any] = resp.json()
-    return seeded
+    with SimControl(sim_url) as control:
+        return control.seed(subaccounts, master_ips=master_ips, username_prefix="demo")
 
 
 @contextlib.contextmanager
@@ -211,7 +213,7 @@ def _preferred_port(port: int) -> int:
 
 
 def write_master_credentials(
-    vault_url: str, token: str, *, mount: str, path: str, seeded: Mapping[str, Any]
+    vault_url: str, token: str, *, mount: str, path: str, seeded: SeededMaster
 ) -> None:
     """Store the demo master credential in KV v2, where keymint reads it from."""
     import hvac
@@ -221,9 +223,9 @@ def write_master_credentials(
         path=path,
         mount_point=mount,
         secret={
-            "api_key": seeded["api_key"],
-            "api_secret": seeded["api_secret"],
-            "master_uid": seeded["master_uid"],
+            "api_key": seeded.api_key,
+            "api_secret": seeded.api_secret,
+            "master_uid": seeded.master_uid,
         },
     )
 
@@ -246,7 +248,7 @@ def run_dev(
         write_master_credentials(
             bao.url, bao.extra["root_token"], mount="secret", path=kv_path, seeded=seeded
         )
-        subs = ", ".join(seeded["subaccounts"])
+        subs = ", ".join(seeded.subaccounts)
         echo(
             "\nkeymint dev stack is up (Ctrl-C stops it; logs in "
             f"{work_dir})\n\n"
@@ -254,7 +256,7 @@ def run_dev(
             f"      export BAO_ADDR={bao.url} BAO_TOKEN={bao.extra['root_token']}\n"
             f"      bao kv get secret/{kv_path}      # the demo master credential\n"
             f"  Bybit V5 simulator        {sim.url}\n"
-            f"      master uid {seeded['master_uid']}, api key {seeded['api_key']}"
+            f"      master uid {seeded.master_uid}, api key {seeded.api_key}"
             f" (IP-pinned to {LOOPBACK})\n"
             f"      sub-accounts: {subs}\n"
             f"      curl {sim.url}/__sim__/state   # accounts and keys, never secrets\n"

@@ -7,18 +7,21 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import SecretStr
 
-from bybit_client.support import IPS, PERMISSIONS, Account, SimControl, make_client, mint_key
+from bybit_client.support import IPS, PERMISSIONS, keys_of, make_client, mint_key
+from bybit_sim.control_client import SeededMaster, SimControl
 from keymint.bybit import AuthError, BybitClient, CallingKeyInfo, InvalidRequestError, RequestEvent
 
 
 async def test_server_time_is_the_simulators_clock(client: BybitClient, sim: SimControl) -> None:
-    sim.advance_clock(120)
+    sim.advance(120)
     server = await client.server_time()
     assert abs(server.epoch_ms - (time.time() * 1000 + 120_000)) < 2_000
     assert server.time_second == server.time_nano // 1_000_000_000
 
 
-async def test_query_api_describes_the_master_key(client: BybitClient, account: Account) -> None:
+async def test_query_api_describes_the_master_key(
+    client: BybitClient, account: SeededMaster
+) -> None:
     info = await client.query_api()
     assert isinstance(info, CallingKeyInfo)
     assert (info.api_key, info.user_id, info.is_master) == (
@@ -48,7 +51,7 @@ async def test_sub_member_lifecycle(client: BybitClient, sim: SimControl) -> Non
 
 
 async def test_iter_sub_members_follows_every_page(
-    client: BybitClient, sim: SimControl, account: Account
+    client: BybitClient, sim: SimControl, account: SeededMaster
 ) -> None:
     for n in range(4):
         await client.create_sub_member(f"pager{n}x1")
@@ -60,7 +63,7 @@ async def test_iter_sub_members_follows_every_page(
 
 
 async def test_get_member_type_lists_the_master_first(
-    client: BybitClient, account: Account
+    client: BybitClient, account: SeededMaster
 ) -> None:
     types = await client.get_member_type(account.subaccounts[:2])
     assert [t.uid for t in types] == [account.master_uid, *account.subaccounts[:2]]
@@ -70,7 +73,7 @@ async def test_get_member_type_lists_the_master_first(
 
 
 async def test_create_sub_api_key_returns_the_secret_once(
-    client: BybitClient, sim: SimControl, account: Account
+    client: BybitClient, sim: SimControl, account: SeededMaster
 ) -> None:
     sub = account.subaccounts[0]
     created = await mint_key(client, sub, "lease-1")
@@ -78,7 +81,7 @@ async def test_create_sub_api_key_returns_the_secret_once(
     assert created.ips == IPS
     assert created.read_only is False
     assert len(created.secret.get_secret_value()) == 36
-    [stored] = sim.keys_of(sub)
+    [stored] = keys_of(sim, sub)
     assert (stored["apiKey"], stored["ips"], stored["note"]) == (created.api_key, IPS, "lease-1")
 
     listed = await client.list_sub_api_keys(sub)
@@ -89,7 +92,7 @@ async def test_create_sub_api_key_returns_the_secret_once(
 
 
 async def test_the_new_secret_signs_for_the_sub_account(
-    client: BybitClient, sim: SimControl, account: Account
+    client: BybitClient, sim: SimControl, account: SeededMaster
 ) -> None:
     sub = account.subaccounts[1]
     created = await client.create_sub_api_key(
@@ -103,7 +106,7 @@ async def test_the_new_secret_signs_for_the_sub_account(
 
 @pytest.mark.parametrize("ips", [["*"], [], ["1.2.3.4", "*"], ["1.2.3.4,5.6.7.8"]])
 async def test_unbound_or_malformed_ips_are_refused_before_sending(
-    client: BybitClient, sim: SimControl, account: Account, ips: list[str]
+    client: BybitClient, sim: SimControl, account: SeededMaster, ips: list[str]
 ) -> None:
     with pytest.raises(ValueError, match="'\\*'"):
         await client.create_sub_api_key(
@@ -116,7 +119,7 @@ async def test_unbound_or_malformed_ips_are_refused_before_sending(
 
 
 async def test_update_sub_api_key_sends_every_field(
-    client: BybitClient, sim: SimControl, account: Account
+    client: BybitClient, sim: SimControl, account: SeededMaster
 ) -> None:
     sub = account.subaccounts[0]
     created = await mint_key(client, sub, "upd")
@@ -130,22 +133,24 @@ async def test_update_sub_api_key_sends_every_field(
     )
     assert updated.permissions["Spot"] == ["SpotTrade"]
     assert updated.permissions["ContractTrade"] == []
-    [stored] = sim.keys_of(sub)
+    [stored] = keys_of(sim, sub)
     assert (stored["ips"], stored["readOnly"]) == (["10.1.1.1"], 1)
 
 
-async def test_delete_sub_api_key(client: BybitClient, sim: SimControl, account: Account) -> None:
+async def test_delete_sub_api_key(
+    client: BybitClient, sim: SimControl, account: SeededMaster
+) -> None:
     sub = account.subaccounts[2]
     created = await mint_key(client, sub, "del")
     await client.delete_sub_api_key(created.api_key)
-    assert sim.keys_of(sub) == []
+    assert keys_of(sim, sub) == []
     # Without a lost response in between, deleting a missing key is the caller's mistake.
     with pytest.raises(InvalidRequestError):
         await client.delete_sub_api_key(created.api_key)
 
 
 async def test_list_sub_api_keys_follows_the_cursor_past_twenty(
-    client: BybitClient, sim: SimControl, account: Account
+    client: BybitClient, sim: SimControl, account: SeededMaster
 ) -> None:
     sim.configure(max_keys_per_subaccount=30)
     sub = account.subaccounts[0]
@@ -182,12 +187,12 @@ async def test_delete_master_api_key_leaves_a_client_that_cannot_sign(
 
 
 async def test_master_credentials_rotate_on_a_live_client(
-    client: BybitClient, sim: SimControl, account: Account
+    client: BybitClient, sim: SimControl, account: SeededMaster
 ) -> None:
     assert (await client.query_api()).user_id == account.master_uid
     other = sim.seed(subaccounts=1)
 
-    client.set_credentials(other.api_key, other.api_secret)
+    client.set_credentials(other.api_key, SecretStr(other.api_secret))
 
     assert client.api_key == other.api_key
     assert other.api_key in repr(client)
@@ -196,13 +201,13 @@ async def test_master_credentials_rotate_on_a_live_client(
 
 
 async def test_a_bad_key_is_fixed_by_rotating_to_the_good_one(
-    sim: SimControl, account: Account
+    sim: SimControl, account: SeededMaster
 ) -> None:
-    stale = Account(account.master_uid, "notAKeyAtAll00000", account.api_secret, [])
+    stale = SeededMaster(account.master_uid, "notAKeyAtAll00000", account.api_secret, [])
     async with make_client(sim, stale) as client:
         with pytest.raises(AuthError):
             await client.query_api()
-        client.set_credentials(account.api_key, account.api_secret)
+        client.set_credentials(account.api_key, SecretStr(account.api_secret))
         assert (await client.query_api()).user_id == account.master_uid
 
 
@@ -217,8 +222,8 @@ async def test_rsa_master_key_signs_requests(sim: SimControl) -> None:
         serialization.NoEncryption(),
     )
     seeded = sim.seed(subaccounts=1, rsa_public_key=public_pem.decode())
-    rsa_account = Account(
-        seeded.master_uid, seeded.api_key, SecretStr(private_pem.decode()), seeded.subaccounts
+    rsa_account = SeededMaster(
+        seeded.master_uid, seeded.api_key, private_pem.decode(), seeded.subaccounts
     )
     async with make_client(sim, rsa_account) as client:
         assert (await client.query_api()).user_id == seeded.master_uid
@@ -226,13 +231,13 @@ async def test_rsa_master_key_signs_requests(sim: SimControl) -> None:
     assert created.secret.get_secret_value()
 
 
-async def test_repr_shows_base_url_and_key_only(account: Account, sim: SimControl) -> None:
+async def test_repr_shows_base_url_and_key_only(account: SeededMaster, sim: SimControl) -> None:
     async with make_client(sim, account) as client:
         assert repr(client) == f"BybitClient(base_url={sim.url!r}, api_key={account.api_key!r})"
 
 
 async def test_a_failing_request_hook_does_not_fail_the_call(
-    sim: SimControl, account: Account
+    sim: SimControl, account: SeededMaster
 ) -> None:
     def broken(event: RequestEvent) -> None:
         raise RuntimeError("metrics bug")

@@ -1,9 +1,9 @@
 """Real simulator answers raise the error class a caller acts on."""
 
 import pytest
-from pydantic import SecretStr
 
-from bybit_client.support import KEY_CAP_RET_CODE, Account, SimControl, make_client, mint_key
+from bybit_client.support import KEY_CAP_RET_CODE, keys_of, make_client, mint_key
+from bybit_sim.control_client import SeededMaster, SimControl
 from keymint.bybit import (
     AuthError,
     BybitClient,
@@ -14,8 +14,8 @@ from keymint.bybit import (
 )
 
 
-async def test_unknown_key_is_10003(sim: SimControl, account: Account) -> None:
-    unknown = Account(account.master_uid, "unknownKey0000000", account.api_secret, [])
+async def test_unknown_key_is_10003(sim: SimControl, account: SeededMaster) -> None:
+    unknown = SeededMaster(account.master_uid, "unknownKey0000000", account.api_secret, [])
     async with make_client(sim, unknown) as client:
         with pytest.raises(AuthError) as info:
             await client.query_api()
@@ -23,9 +23,9 @@ async def test_unknown_key_is_10003(sim: SimControl, account: Account) -> None:
 
 
 async def test_bad_signature_is_10004_and_never_carries_the_signature(
-    sim: SimControl, account: Account
+    sim: SimControl, account: SeededMaster
 ) -> None:
-    wrong = Account(account.master_uid, account.api_key, SecretStr("y" * 36), [])
+    wrong = SeededMaster(account.master_uid, account.api_key, "y" * 36, [])
     async with make_client(sim, wrong) as client:
         with pytest.raises(AuthError) as info:
             await client.list_sub_api_keys(account.subaccounts[0])
@@ -51,7 +51,7 @@ async def test_a_key_bound_elsewhere_is_10010(sim: SimControl) -> None:
 
 
 async def test_an_expired_key_is_an_auth_error(client: BybitClient, sim: SimControl) -> None:
-    sim.advance_clock(91 * 86_400)  # the unbound master key outlives its 90 days
+    sim.advance(91 * 86_400)  # the unbound master key outlives its 90 days
     with pytest.raises(AuthError) as info:
         await client.query_api()
     assert info.value.ret_code == 33004
@@ -65,7 +65,7 @@ async def test_a_bad_parameter_is_10001(client: BybitClient) -> None:
 
 
 async def test_the_key_cap_is_its_own_class(
-    client: BybitClient, sim: SimControl, account: Account
+    client: BybitClient, sim: SimControl, account: SeededMaster
 ) -> None:
     sim.configure(max_keys_per_subaccount=1)
     sub = account.subaccounts[0]
@@ -73,4 +73,4 @@ async def test_the_key_cap_is_its_own_class(
     with pytest.raises(KeyCapError) as info:
         await mint_key(client, sub, "b", read_only=True)
     assert info.value.ret_code == KEY_CAP_RET_CODE
-    assert len(sim.keys_of(sub)) == 1
+    assert len(keys_of(sim, sub)) == 1

@@ -8,7 +8,8 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from bybit_client.support import IPS, PERMISSIONS, Account, SimControl, make_client
+from bybit_client.support import IPS, PERMISSIONS, make_client
+from bybit_sim.control_client import SeededMaster, SimControl
 from keymint.bybit import (
     BybitClient,
     InvalidRequestError,
@@ -30,7 +31,7 @@ def ret_codes(sim: SimControl, path: str) -> list[int | None]:
 
 
 async def test_concurrent_creates_are_paced_under_the_limit(
-    sim: SimControl, account: Account
+    sim: SimControl, account: SeededMaster
 ) -> None:
     # 1/s scaled to 10/s: 25 creates need three windows, the last five after two of them.
     sim.configure(rate_limit_scale=10, max_keys_per_subaccount=30)
@@ -55,7 +56,7 @@ async def test_concurrent_creates_are_paced_under_the_limit(
 
 
 async def test_a_client_paced_too_fast_recovers_from_10006_by_the_reset_header(
-    sim: SimControl, account: Account
+    sim: SimControl, account: SeededMaster
 ) -> None:
     sim.configure(rate_limit_scale=2)  # create-sub-api: 2 per second
     events: list[RequestEvent] = []
@@ -88,7 +89,7 @@ async def test_an_injected_10006_is_retried(client: BybitClient, sim: SimControl
 
 
 async def test_persistent_10006_gives_up_after_bounded_attempts(
-    sim: SimControl, account: Account
+    sim: SimControl, account: SeededMaster
 ) -> None:
     sim.fault(QUERY_API, ret_code=10006, count=None)
     async with make_client(sim, account, max_retries=2) as client:
@@ -102,7 +103,7 @@ async def test_persistent_10006_gives_up_after_bounded_attempts(
 async def test_clock_skew_is_resynced_once(
     client: BybitClient, sim: SimControl, skew_s: float
 ) -> None:
-    sim.advance_clock(skew_s)
+    sim.advance(skew_s)
     await client.query_api()
     await client.query_api()
     assert ret_codes(sim, QUERY_API) == [10002, 0, 0]
@@ -115,7 +116,7 @@ async def test_a_dropped_read_is_retried(client: BybitClient, sim: SimControl) -
     assert ret_codes(sim, QUERY_API) == [0, 0]
 
 
-async def test_a_read_timeout_is_retried(sim: SimControl, account: Account) -> None:
+async def test_a_read_timeout_is_retried(sim: SimControl, account: SeededMaster) -> None:
     sim.fault(QUERY_API, timeout=True)
     async with make_client(sim, account, timeout_s=0.5) as client:
         await client.query_api()
@@ -128,7 +129,7 @@ async def test_one_5xx_on_a_read_is_retried(client: BybitClient, sim: SimControl
     assert [e["http_status"] for e in sim.requests(QUERY_API)] == [502, 200]
 
 
-async def test_persistent_5xx_is_a_server_error(sim: SimControl, account: Account) -> None:
+async def test_persistent_5xx_is_a_server_error(sim: SimControl, account: SeededMaster) -> None:
     sim.fault(QUERY_API, http_status=503, count=None)
     async with make_client(sim, account, max_retries=1) as client:
         with pytest.raises(ServerError) as info:
@@ -136,12 +137,12 @@ async def test_persistent_5xx_is_a_server_error(sim: SimControl, account: Accoun
     assert (info.value.http_status, info.value.ret_code) == (503, None)
 
 
-async def test_an_unreachable_host_is_a_network_error(account: Account) -> None:
+async def test_an_unreachable_host_is_a_network_error(account: SeededMaster) -> None:
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]
     async with BybitClient(
-        f"http://127.0.0.1:{port}", account.api_key, account.api_secret, max_retries=1
+        f"http://127.0.0.1:{port}", account.api_key, SecretStr(account.api_secret), max_retries=1
     ) as client:
         with pytest.raises(NetworkError) as info:
             await client.query_api()
@@ -150,7 +151,7 @@ async def test_an_unreachable_host_is_a_network_error(account: Account) -> None:
 
 
 async def test_a_percent_encoded_cursor_is_signed_as_sent(
-    sim: SimControl, account: Account
+    sim: SimControl, account: SeededMaster
 ) -> None:
     wire: list[bytes] = []
 
@@ -160,7 +161,7 @@ async def test_a_percent_encoded_cursor_is_signed_as_sent(
     async with httpx.AsyncClient(event_hooks={"request": [capture]}) as http:
         transport = Transport(
             sim.url,
-            Credentials(account.api_key, account.api_secret),
+            Credentials(account.api_key, SecretStr(account.api_secret)),
             recv_window_ms=5000,
             timeout_s=2,
             rate_limiter=RateLimiter(50),
@@ -181,8 +182,8 @@ async def test_a_percent_encoded_cursor_is_signed_as_sent(
     ]
 
 
-async def test_a_wrong_secret_is_not_retried(sim: SimControl, account: Account) -> None:
-    wrong = Account(account.master_uid, account.api_key, SecretStr("x" * 36), [])
+async def test_a_wrong_secret_is_not_retried(sim: SimControl, account: SeededMaster) -> None:
+    wrong = SeededMaster(account.master_uid, account.api_key, "x" * 36, [])
     async with make_client(sim, wrong) as client:
         with pytest.raises(Exception, match="10004"):
             await client.query_api()

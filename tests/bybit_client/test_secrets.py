@@ -8,7 +8,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import SecretStr
 
-from bybit_client.support import Account, SimControl, make_client, mint_key
+from bybit_client.support import make_client, mint_key
+from bybit_sim.control_client import SeededMaster, SimControl
 from keymint.bybit import AuthError, CreateOutcomeLost, KeyCapError
 
 # Long enough that a chance appearance inside a message is not a worry.
@@ -37,7 +38,7 @@ def renderings(error: BaseException, *others: object) -> str:
 @given(secret=secrets, password=passwords)
 async def test_a_wrong_secret_and_a_password_never_leak(
     sim: SimControl,
-    account: Account,
+    account: SeededMaster,
     caplog: pytest.LogCaptureFixture,
     secret: str,
     password: str,
@@ -47,7 +48,7 @@ async def test_a_wrong_secret_and_a_password_never_leak(
     async def capture(request: httpx.Request) -> None:
         signatures.append(request.headers["X-BAPI-SIGN"])
 
-    wrong = Account(account.master_uid, account.api_key, SecretStr(secret), [])
+    wrong = SeededMaster(account.master_uid, account.api_key, secret, [])
     caplog.clear()
     caplog.set_level(logging.DEBUG, logger="keymint")
     async with (
@@ -68,7 +69,7 @@ async def test_a_wrong_secret_and_a_password_never_leak(
 @EXAMPLES
 @given(note=st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-", min_size=1, max_size=40))
 async def test_a_received_secret_never_reaches_later_errors(
-    sim: SimControl, account: Account, caplog: pytest.LogCaptureFixture, note: str
+    sim: SimControl, account: SeededMaster, caplog: pytest.LogCaptureFixture, note: str
 ) -> None:
     received: list[str] = []
 

@@ -1,30 +1,15 @@
-"""One bybit-sim subprocess for the session; each test starts from a reset and a fresh master."""
+"""The simulator tests use the suite's bybit-sim (tests/conftest.py: `sim_server`, `sim`, reset
+before each test); each test starts from a fresh master."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
-from sim.simtools import Control, SimProcess, World
-
-
-@pytest.fixture(scope="session")
-def sim_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimProcess]:
-    process = SimProcess(tmp_path_factory.mktemp("bybit-sim") / "sim.log", "--log-level", "warning")
-    yield process
-    process.stop()
+from bybit_sim.control_client import SimControl
+from sim.simtools import World, seed
 
 
 @pytest.fixture
-def control(sim_process: SimProcess) -> Iterator[Control]:
-    ctl = Control(sim_process.url)
-    ctl.reset()
-    yield ctl
-    ctl.http.close()
-
-
-@pytest.fixture
-def world(control: Control) -> World:
+def world(sim: SimControl) -> World:
     """A master with every master permission and two sub-accounts."""
-    return control.seed(subaccounts=2)
+    return seed(sim, subaccounts=2)

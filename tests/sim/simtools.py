@@ -1,70 +1,26 @@
-"""Helpers for driving a real bybit-sim process: start/stop it, its control surface, raw signing."""
+"""Simulator test helpers: seeded masters with int UIDs, pybit on the simulator, raw signing."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import socket
-import subprocess
-import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
 from pybit.unified_trading import HTTP
 from requests.adapters import HTTPAdapter
 
-SIM_BIN = Path(sys.executable).parent / "bybit-sim"
+from bybit_sim.control_client import SimControl
+
 FAST_RETRY = {"max_retries": 3, "retry_delay": 0.1}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-class SimProcess:
-    """`bybit-sim` as a subprocess on a free loopback port."""
-
-    def __init__(self, log: Path, *extra: str) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = log
-        command = [str(SIM_BIN), "--host", "127.0.0.1", "--port", str(self.port), *extra]
-        with log.open("ab") as out:
-            self.process = subprocess.Popen(command, stdout=out, stderr=out)
-        self._wait_until_serving()
-
-    def _wait_until_serving(self) -> None:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"bybit-sim exited early:\n{self.log.read_text()}")
-            try:
-                if httpx.get(f"{self.url}/v5/market/time", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"bybit-sim did not serve {self.url}:\n{self.log.read_text()}")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
 
 
 @dataclass(frozen=True)
 class World:
-    """A seeded master account: its key, secret and sub UIDs (ints, as requests want them)."""
+    """A seeded master as these tests use it: the simulator's URL beside the key, and UIDs as
+    ints, the type Bybit's request bodies want (`subuid`, `%d` in raw bodies)."""
 
     url: str
     master_uid: int
@@ -73,54 +29,24 @@ class World:
     subs: list[int]
 
 
-class Control:
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.http = httpx.Client(base_url=url, timeout=10)
+def seed(sim: SimControl, subaccounts: int = 2, **options: Any) -> World:
+    seeded = sim.seed(subaccounts, **options)
+    return World(
+        url=sim.url,
+        master_uid=int(seeded.master_uid),
+        api_key=seeded.api_key,
+        api_secret=seeded.api_secret,
+        subs=[int(uid) for uid in seeded.subaccounts],
+    )
 
-    def call(self, method: str, path: str, body: Any = None) -> httpx.Response:
-        return self.http.request(method, f"/__sim__/{path}", json=body)
 
-    def ok(self, method: str, path: str, body: Any = None) -> Any:
-        response = self.call(method, path, body)
-        assert response.status_code == 200, response.text
-        return response.json()
+def ret_codes(sim: SimControl, path: str) -> list[int | None]:
+    return [entry["retCode"] for entry in sim.requests(path)]
 
-    def reset(self) -> None:
-        self.ok("POST", "reset")
 
-    def seed(self, subaccounts: int = 2, **options: Any) -> World:
-        answer = self.ok("POST", "seed", {"subaccounts": subaccounts, **options})
-        return World(
-            url=self.url,
-            master_uid=int(answer["master_uid"]),
-            api_key=answer["api_key"],
-            api_secret=answer.get("api_secret", ""),
-            subs=[int(uid) for uid in answer["subaccounts"]],
-        )
-
-    def configure(self, **fields: Any) -> dict[str, Any]:
-        config: dict[str, Any] = self.ok("PUT", "config", fields)
-        return config
-
-    def fault(self, endpoint: str, **spec: Any) -> str:
-        answer: dict[str, str] = self.ok("POST", "faults", {"endpoint": endpoint, **spec})
-        return answer["id"]
-
-    def advance(self, seconds: float) -> dict[str, int]:
-        clock: dict[str, int] = self.ok("POST", "clock", {"advance_seconds": seconds})
-        return clock
-
-    def state(self) -> dict[str, Any]:
-        state: dict[str, Any] = self.ok("GET", "state")
-        return state
-
-    def requests(self, path: str | None = None) -> list[dict[str, Any]]:
-        log: list[dict[str, Any]] = self.ok("GET", "requests")["requests"]
-        return [entry for entry in log if path is None or entry["path"] == path]
-
-    def ret_codes(self, path: str) -> list[int | None]:
-        return [entry["retCode"] for entry in self.requests(path)]
+def raw_control(url: str, method: str, path: str, body: Any = None) -> httpx.Response:
+    """A control-surface request as sent, for tests of its refusals (SimControl raises on them)."""
+    return httpx.request(method, f"{url}/__sim__/{path}", json=body, timeout=10)
 
 
 def pybit(url: str, api_key: str, api_secret: str, **options: Any) -> HTTP:

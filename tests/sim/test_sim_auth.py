@@ -11,20 +11,21 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from pybit.exceptions import FailedRequestError, InvalidRequestError
 
-from sim.simtools import Control, RawClient, World, now_ms, pybit
+from bybit_sim.control_client import SimControl
+from sim.simtools import RawClient, World, now_ms, pybit, ret_codes, seed
 
 QUERY_API = "/v5/user/query-api"
 
 
-def test_market_time_needs_no_auth_and_follows_the_clock(control: Control) -> None:
-    before = httpx.get(f"{control.url}/v5/market/time").json()
-    control.advance(3600)
-    after = httpx.get(f"{control.url}/v5/market/time").json()
+def test_market_time_needs_no_auth_and_follows_the_clock(sim: SimControl) -> None:
+    before = httpx.get(f"{sim.url}/v5/market/time").json()
+    sim.advance(3600)
+    after = httpx.get(f"{sim.url}/v5/market/time").json()
     assert list(before) == ["retCode", "retMsg", "result", "retExtInfo", "time"]
     assert before["retMsg"] == "OK"
     assert int(before["result"]["timeNano"]) // 10**9 == int(before["result"]["timeSecond"])
     assert 3600 <= int(after["result"]["timeSecond"]) - int(before["result"]["timeSecond"]) < 3610
-    from_pybit = pybit(control.url, "", "").get_server_time()
+    from_pybit = pybit(sim.url, "", "").get_server_time()
     assert abs(int(from_pybit["result"]["timeSecond"]) - int(after["result"]["timeSecond"])) <= 2
 
 
@@ -36,20 +37,20 @@ def test_envelope_order_and_content_type(world: World) -> None:
     assert (body["retCode"], body["retMsg"], body["retExtInfo"]) == (0, "", {})
 
 
-def test_pybit_retries_10002_with_a_larger_recv_window(control: Control, world: World) -> None:
+def test_pybit_retries_10002_with_a_larger_recv_window(sim: SimControl, world: World) -> None:
     # Server 6 s ahead: outside the default 5 s window, inside pybit's retry window of 7.5 s.
-    control.advance(6)
+    sim.advance(6)
     answer = pybit(world.url, world.api_key, world.api_secret).get_api_key_information()
     assert answer["retCode"] == 0
-    assert control.ret_codes(QUERY_API) == [10002, 0]
+    assert ret_codes(sim, QUERY_API) == [10002, 0]
 
 
-def test_pybit_gives_up_when_the_client_clock_is_ahead(control: Control, world: World) -> None:
-    control.advance(-2)  # the client is 2 s ahead: a larger recv_window cannot help
+def test_pybit_gives_up_when_the_client_clock_is_ahead(sim: SimControl, world: World) -> None:
+    sim.advance(-2)  # the client is 2 s ahead: a larger recv_window cannot help
     session = pybit(world.url, world.api_key, world.api_secret, max_retries=2)
     with pytest.raises(FailedRequestError, match=r"(?i)retries exceeded maximum"):
         session.get_api_key_information()
-    assert control.ret_codes(QUERY_API) == [10002, 10002]
+    assert ret_codes(sim, QUERY_API) == [10002, 10002]
 
 
 def test_10002_message_names_both_timestamps(world: World) -> None:
@@ -71,7 +72,7 @@ def test_timestamp_window_edges(world: World) -> None:
     assert raw.get(QUERY_API, ts=now_ms() - 9000, recv_window="10000").json()["retCode"] == 0
 
 
-def test_wrong_secret_is_10004_with_the_origin_string(control: Control, world: World) -> None:
+def test_wrong_secret_is_10004_with_the_origin_string(sim: SimControl, world: World) -> None:
     session = pybit(world.url, world.api_key, "not-the-secret")
     with pytest.raises(InvalidRequestError) as caught:
         session.get_sub_uid_list()
@@ -80,7 +81,7 @@ def test_wrong_secret_is_10004_with_the_origin_string(control: Control, world: W
     assert message.startswith("error sign! origin_string[")
     assert f"{world.api_key}5000]" in message
 
-    control.configure(sign_error_format="2026")
+    sim.configure(sign_error_format="2026")
     with pytest.raises(InvalidRequestError) as masked:
         session.get_sub_uid_list()
     assert masked.value.message == (
@@ -88,7 +89,7 @@ def test_wrong_secret_is_10004_with_the_origin_string(control: Control, world: W
     )
 
 
-def test_unknown_key_is_http_401_for_pybit(control: Control, world: World) -> None:
+def test_unknown_key_is_http_401_for_pybit(sim: SimControl, world: World) -> None:
     session = pybit(world.url, "AAAAAAAAAAAAAAAAAA", world.api_secret)
     with pytest.raises(FailedRequestError) as caught:
         session.get_api_key_information()
@@ -98,7 +99,7 @@ def test_unknown_key_is_http_401_for_pybit(control: Control, world: World) -> No
     assert raw.json()["retCode"] == 10003
     assert raw.json()["retMsg"] == "API key is invalid."
 
-    control.configure(invalid_key_http_status=200)
+    sim.configure(invalid_key_http_status=200)
     with pytest.raises(InvalidRequestError) as in_body:
         session.get_api_key_information()
     assert in_body.value.status_code == 10003
@@ -121,12 +122,12 @@ def test_get_with_a_body_is_403(world: World) -> None:
     assert response.status_code == 403
 
 
-def test_unknown_path_is_404_by_default_and_configurable(control: Control, world: World) -> None:
+def test_unknown_path_is_404_by_default_and_configurable(sim: SimControl, world: World) -> None:
     raw = RawClient(world.url, world.api_key, world.api_secret)
     response = raw.get("/v5/user/no-such-thing")
     assert response.status_code == 404
     assert response.json()["retCode"] == 10017
-    control.configure(unknown_path_http_status=200)
+    sim.configure(unknown_path_http_status=200)
     assert raw.get("/v5/user/no-such-thing").status_code == 200
 
 
@@ -176,9 +177,9 @@ def _rsa_pair() -> tuple[str, str]:
     return private_pem, public_pem
 
 
-def test_rsa_master_key_with_pybit(control: Control) -> None:
+def test_rsa_master_key_with_pybit(sim: SimControl) -> None:
     private_pem, public_pem = _rsa_pair()
-    world = control.seed(subaccounts=1, rsa_public_key=public_pem)
+    world = seed(sim, subaccounts=1, rsa_public_key=public_pem)
     assert world.api_secret == ""
     session = pybit(world.url, world.api_key, private_pem, rsa_authentication=True)
     info = session.get_api_key_information()["result"]
@@ -195,10 +196,10 @@ def test_rsa_master_key_with_pybit(control: Control) -> None:
     assert caught.value.status_code == 10004
 
 
-def test_rsa_public_key_may_be_bare_base64(control: Control) -> None:
+def test_rsa_public_key_may_be_bare_base64(sim: SimControl) -> None:
     private_pem, public_pem = _rsa_pair()
     bare = "".join(line for line in public_pem.splitlines() if "-----" not in line)
-    world = control.seed(rsa_public_key=bare)
+    world = seed(sim, rsa_public_key=bare)
     origin = f"{now_ms()}{world.api_key}5000"
     key = serialization.load_pem_private_key(private_pem.encode(), password=None)
     assert isinstance(key, rsa.RSAPrivateKey)

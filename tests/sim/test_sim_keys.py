@@ -10,7 +10,8 @@ import pytest
 from pybit.exceptions import FailedRequestError, InvalidRequestError
 from pybit.unified_trading import HTTP
 
-from sim.simtools import Control, RawClient, World, pybit, pybit_from
+from bybit_sim.control_client import SimControl
+from sim.simtools import RawClient, World, pybit, pybit_from, seed
 
 ALL_GROUPS = [
     "ContractTrade",
@@ -38,9 +39,9 @@ WIDE_RECV_WINDOW = 92 * DAY * 1000
 
 
 @pytest.fixture(autouse=True)
-def fast_limits(control: Control) -> None:
+def fast_limits(sim: SimControl) -> None:
     # Minting is limited to 1/s; these tests are about keys, not about pacing.
-    control.configure(rate_limit_scale=20)
+    sim.configure(rate_limit_scale=20)
 
 
 def master(world: World, **options: Any) -> HTTP:
@@ -98,7 +99,7 @@ def test_query_api_describes_the_calling_key(world: World) -> None:
     assert (own["isMaster"], own["parentUid"]) == (True, "0")
 
 
-def test_sub_apikeys_types_and_cursor_paging(world: World, control: Control) -> None:
+def test_sub_apikeys_types_and_cursor_paging(world: World, sim: SimControl) -> None:
     made = [mint(world, note=f"k{i}")["apiKey"] for i in range(5)]
     session = master(world)
     seen: list[str] = []
@@ -174,23 +175,23 @@ def test_sub_key_permission_validation(
     assert fragment in error.message
 
 
-def test_subuid_must_be_an_int_and_a_sub_of_this_master(world: World, control: Control) -> None:
+def test_subuid_must_be_an_int_and_a_sub_of_this_master(world: World, sim: SimControl) -> None:
     session = master(world)
     wrong_type = error_of(
         session.create_sub_api_key, subuid=str(world.subs[0]), readOnly=0, permissions=SPOT
     )
     assert wrong_type.status_code == 10001
-    other = control.seed(subaccounts=1)
+    other = seed(sim, subaccounts=1)
     foreign = error_of(
         session.create_sub_api_key, subuid=other.subs[0], readOnly=0, permissions=SPOT
     )
     assert foreign.status_code == 141009
-    control.configure(lenient_types=True)
+    sim.configure(lenient_types=True)
     assert mint(world, sub=None, readOnly="0")["readOnly"] == 0
 
 
-def test_key_cap_on_the_21st_key(world: World, control: Control) -> None:
-    control.configure(rate_limit_scale=100)
+def test_key_cap_on_the_21st_key(world: World, sim: SimControl) -> None:
+    sim.configure(rate_limit_scale=100)
     for _ in range(20):
         mint(world)
     error = error_of(
@@ -198,7 +199,7 @@ def test_key_cap_on_the_21st_key(world: World, control: Control) -> None:
     )
     assert error.status_code == 10001
     assert error.message == "The number of API keys for this sub-account has reached the limit."
-    control.configure(key_cap_ret_code=10777, key_cap_ret_msg="too many keys")
+    sim.configure(key_cap_ret_code=10777, key_cap_ret_msg="too many keys")
     again = error_of(
         master(world).create_sub_api_key, subuid=world.subs[0], readOnly=0, permissions=SPOT
     )
@@ -263,13 +264,13 @@ def test_master_only_endpoints_refuse_sub_keys(world: World) -> None:
         assert error_of(call, **kwargs).status_code == 10005
 
 
-def test_master_needs_a_wallet_right_and_write_access(control: Control) -> None:
-    no_wallet = control.seed(subaccounts=1, master_permissions={"Spot": ["SpotTrade"]})
+def test_master_needs_a_wallet_right_and_write_access(sim: SimControl) -> None:
+    no_wallet = seed(sim, subaccounts=1, master_permissions={"Spot": ["SpotTrade"]})
     assert (
         error_of(master(no_wallet).create_sub_uid, username="abc123x", memberType=1).status_code
         == 10005
     )
-    read_only = control.seed(subaccounts=1, master_read_only=1)
+    read_only = seed(sim, subaccounts=1, master_read_only=1)
     session = master(read_only)
     error = error_of(
         session.create_sub_api_key, subuid=read_only.subs[0], readOnly=0, permissions=SPOT
@@ -306,27 +307,27 @@ def test_update_and_delete_master_key(world: World) -> None:
     assert gone.value.status_code == 401
 
 
-def test_expiry_status_and_expired_key(world: World, control: Control) -> None:
+def test_expiry_status_and_expired_key(world: World, sim: SimControl) -> None:
     created = mint(world)
-    control.advance(85 * DAY)
+    sim.advance(85 * DAY)
     wide = {"recv_window": WIDE_RECV_WINDOW}
     listed = master(world, **wide).get_all_sub_api_keys(subMemberId=str(world.subs[0]))
     item = listed["result"]["result"][0]
     assert (item["status"], item["deadlineDay"]) == (4, 4)
 
-    control.advance(6 * DAY)
+    sim.advance(6 * DAY)
     error = error_of(as_key(world, created, **wide).get_api_key_information)
     assert (error.status_code, error.message) == (33004, "Your api key has expired")
-    state_key = next(k for k in control.state()["keys"] if k["apiKey"] == created["apiKey"])
+    state_key = next(k for k in sim.state()["keys"] if k["apiKey"] == created["apiKey"])
     lifetime = _parse(state_key["expiredAt"]) - _parse(state_key["createdAt"])
     assert lifetime == timedelta(days=90)
-    control.configure(expired_key_ret_code=10003, expired_key_ret_msg="API key is invalid.")
+    sim.configure(expired_key_ret_code=10003, expired_key_ret_msg="API key is invalid.")
     assert error_of(as_key(world, created, **wide).get_api_key_information).status_code == 10003
 
 
-def test_ip_edit_restarts_the_expiry_clock(world: World, control: Control) -> None:
+def test_ip_edit_restarts_the_expiry_clock(world: World, sim: SimControl) -> None:
     created = mint(world)
-    control.advance(50 * DAY)
+    sim.advance(50 * DAY)
     session = master(world, recv_window=51 * DAY * 1000)
     session.modify_sub_api_key(apikey=created["apiKey"], ips="127.0.0.1")
     session.modify_sub_api_key(apikey=created["apiKey"], ips="*")

@@ -8,14 +8,15 @@ import pytest
 from pybit.exceptions import FailedRequestError, InvalidRequestError
 from pybit.unified_trading import HTTP
 
-from sim.simtools import Control, World, pybit
+from bybit_sim.control_client import SimControl
+from sim.simtools import World, pybit, seed
 
 SPOT = {"Spot": ["SpotTrade"]}
 
 
 @pytest.fixture(autouse=True)
-def fast_limits(control: Control) -> None:
-    control.configure(rate_limit_scale=20)
+def fast_limits(sim: SimControl) -> None:
+    sim.configure(rate_limit_scale=20)
 
 
 def master(world: World) -> HTTP:
@@ -61,23 +62,23 @@ def test_create_sub_member_validation(world: World, fields: dict[str, Any]) -> N
     assert error_code(master(world).create_sub_uid, **fields) == 10001
 
 
-def test_subaccount_cap(control: Control, world: World) -> None:
-    control.configure(max_subaccounts_per_master=3, subaccount_cap_ret_code=10999)
+def test_subaccount_cap(sim: SimControl, world: World) -> None:
+    sim.configure(max_subaccounts_per_master=3, subaccount_cap_ret_code=10999)
     session = master(world)
     session.create_sub_uid(username="third3", memberType=6)
     assert error_code(session.create_sub_uid, username="fourth4", memberType=1) == 10999
 
 
-def test_query_sub_members_lists_this_masters_subs(control: Control, world: World) -> None:
-    control.seed(subaccounts=3)
+def test_query_sub_members_lists_this_masters_subs(sim: SimControl, world: World) -> None:
+    seed(sim, subaccounts=3)
     members = master(world).get_sub_uid_list()["result"]["subMembers"]
     assert [int(m["uid"]) for m in members] == world.subs
     assert list(members[0]) == ["uid", "username", "memberType", "status", "remark", "accountMode"]
     assert members[0]["accountMode"] == 5
 
 
-def test_submembers_pages_with_next_cursor(control: Control) -> None:
-    world = control.seed(subaccounts=5)
+def test_submembers_pages_with_next_cursor(sim: SimControl) -> None:
+    world = seed(sim, subaccounts=5)
     session = master(world)
     seen: list[str] = []
     cursor = None
@@ -92,7 +93,7 @@ def test_submembers_pages_with_next_cursor(control: Control) -> None:
     assert error_code(session.get_sub_uid_list_unlimited, pageSize="101") == 10001
 
 
-def test_frozen_sub_account_keys_are_refused(control: Control, world: World) -> None:
+def test_frozen_sub_account_keys_are_refused(sim: SimControl, world: World) -> None:
     session = master(world)
     created = session.create_sub_api_key(subuid=world.subs[0], readOnly=0, permissions=SPOT)
     sub_key = pybit(world.url, created["result"]["apiKey"], created["result"]["secret"])
@@ -106,7 +107,7 @@ def test_frozen_sub_account_keys_are_refused(control: Control, world: World) -> 
     assert error_code(session.freeze_sub_uid, subuid=123, frozen=1) == 141009
 
 
-def test_del_submember_deletes_its_keys(control: Control, world: World) -> None:
+def test_del_submember_deletes_its_keys(sim: SimControl, world: World) -> None:
     session = master(world)
     created = session.create_sub_api_key(subuid=world.subs[0], readOnly=0, permissions=SPOT)
     answer = session.delete_sub_uid(subMemberId=str(world.subs[0]))
@@ -116,7 +117,7 @@ def test_del_submember_deletes_its_keys(control: Control, world: World) -> None:
             world.url, created["result"]["apiKey"], created["result"]["secret"]
         ).get_api_key_information()
     assert gone.value.status_code == 401
-    assert all(k["uid"] != str(world.subs[0]) for k in control.state()["keys"])
+    assert all(k["uid"] != str(world.subs[0]) for k in sim.state()["keys"])
     assert error_code(session.delete_sub_uid, subMemberId=str(world.subs[0])) == 141009
     assert error_code(session.delete_sub_uid, subMemberId=world.subs[1]) == 10001
 
