@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -22,57 +23,70 @@ def test_openbao_dev_server_has_kv_v2(openbao: ManagedProcess) -> None:
     assert read["data"]["data"] == {"x": "1"}
 
 
-def test_keymint_dev_starts_seeds_and_stops(tmp_path: Path) -> None:
-    vault_port, sim_port = free_port(), free_port()
+def _read_banner(proc: subprocess.Popen[str]) -> str:
+    assert proc.stdout is not None
+    banner: list[str] = []
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        banner.append(line)
+        if "__sim__/state" in line:
+            break
+    return "".join(banner)
+
+
+def test_keymint_dev_starts_prints_a_working_mint_command_and_stops(tmp_path: Path) -> None:
+    ports = {"vault": free_port(), "sim": free_port(), "keymint": free_port()}
     proc = subprocess.Popen(
         [
             str(Path(sys.executable).parent / "keymint"),
             "dev",
-            f"--vault-port={vault_port}",
-            f"--sim-port={sim_port}",
-            "--subaccounts=2",
+            f"--vault-port={ports['vault']}",
+            f"--sim-port={ports['sim']}",
+            f"--keymint-port={ports['keymint']}",
+            "--subaccounts=3",
             f"--work-dir={tmp_path}",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
-    assert proc.stdout is not None
-    banner: list[str] = []
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        banner.append(line)
-        if "sub-accounts:" in line:
-            break
-    text = "".join(banner)
+    text = _read_banner(proc)
     try:
-        assert f"http://127.0.0.1:{vault_port}" in text, text
-        assert f"http://127.0.0.1:{sim_port}" in text, text
-        token = re.search(r"BAO_TOKEN=(\S+)", text)
-        assert token is not None, text
+        for port in ports.values():
+            assert f"http://127.0.0.1:{port}" in text, text
+        bot_token = re.search(r"export BOT_TOKEN=(\S+)", text)
+        root_token = re.search(r"BAO_TOKEN=(\S+)", text)
+        command = re.search(r"^\s+(curl -s -X POST .*/v1/creds/spot-trader)$", text, re.M)
+        assert bot_token and root_token and command, text
 
-        server_time = httpx.get(f"http://127.0.0.1:{sim_port}/v5/market/time").json()
-        assert server_time["retCode"] == 0
+        # The printed command, as a user would paste it after the export.
+        argv = shlex.split(command.group(1).replace("$BOT_TOKEN", bot_token.group(1)))
+        minted = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=True)
+        body = httpx.Response(200, content=minted.stdout).json()
+        assert body["lease_id"].startswith("keymint/creds/spot-trader/"), minted.stdout
+        assert len(body["data"]["api_secret"]) == 36
 
-        state = httpx.get(f"http://127.0.0.1:{sim_port}/__sim__/state").json()
-        subs = [a for a in state["accounts"] if not a["isMaster"]]
-        assert len(subs) == 2
+        state = httpx.get(f"http://127.0.0.1:{ports['sim']}/__sim__/state").json()
+        assert len([a for a in state["accounts"] if not a["isMaster"]]) == 3
+        assert [k["apiKey"] for k in state["keys"] if k["note"].startswith("keymint:")] == [
+            body["data"]["api_key"]
+        ]
 
-        vault = hvac.Client(url=f"http://127.0.0.1:{vault_port}", token=token.group(1))
+        vault = hvac.Client(url=f"http://127.0.0.1:{ports['vault']}", token=root_token.group(1))
         master = vault.secrets.kv.v2.read_secret_version(
             path="keymint/config/master", raise_on_deleted_version=True
         )["data"]["data"]
         assert set(master) == {"api_key", "api_secret", "master_uid"}
-        # The banner shows where the master secret lives, never the secret itself.
+        # The banner says where the master secret lives, never the secret itself.
         assert master["api_secret"] not in text
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=30)
-    assert proc.returncode == 0
-    for port in (vault_port, sim_port):
+    assert proc.returncode == 0, text
+    for port in ports.values():
         try:
             httpx.get(f"http://127.0.0.1:{port}/", timeout=1.0)
         except httpx.ConnectError:

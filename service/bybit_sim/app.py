@@ -56,6 +56,7 @@ class SimApp:
             method=incoming.method,
             path=incoming.path,
             uid=outcome.uid,
+            api_key=incoming.headers.get("x-bapi-api-key"),
             ret_code=outcome.reply.ret_code,
             http_status=outcome.reply.status if answered else None,
             ts_ms=arrived_ms,

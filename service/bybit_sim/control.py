@@ -13,7 +13,7 @@ from bybit_sim.clock import iso_utc
 from bybit_sim.config import ConfigError, apply_overrides, first_problem
 from bybit_sim.envelope import Reply
 from bybit_sim.faults import FaultSpec
-from bybit_sim.seeding import SeedError, SeedRequest, seed
+from bybit_sim.seeding import MasterKeyRequest, SeedError, SeedRequest, add_master_key, seed
 from bybit_sim.sim import Simulator
 
 CONTROL_PREFIX = "/__sim__/"
@@ -43,6 +43,10 @@ def _reset(sim: Simulator, _: Body) -> Body:
 
 def _seed(sim: Simulator, body: Body) -> Body:
     return seed(sim, SeedRequest.model_validate(body))
+
+
+def _master_key(sim: Simulator, body: Body) -> Body:
+    return add_master_key(sim, MasterKeyRequest.model_validate(body))
 
 
 def _state(sim: Simulator, _: Body) -> Body:
@@ -119,6 +123,7 @@ def _requests(sim: Simulator, _: Body) -> Body:
 HANDLERS: dict[tuple[str, str], ControlHandler] = {
     ("POST", "reset"): _reset,
     ("POST", "seed"): _seed,
+    ("POST", "master-keys"): _master_key,
     ("GET", "state"): _state,
     ("GET", "clock"): _get_clock,
     ("POST", "clock"): _set_clock,

@@ -37,6 +37,12 @@ class SeededMaster:
     subaccounts: list[str]
 
 
+@dataclass(frozen=True)
+class MasterKey:
+    api_key: str
+    api_secret: str = field(repr=False)  # "" for an RSA key
+
+
 class SimControl:
     """The control surface of the simulator at `url` (its base URL, e.g. http://127.0.0.1:8900)."""
 
@@ -88,6 +94,12 @@ class SimControl:
         if not all(isinstance(value, str) for value in strings):
             raise SimControlError("POST", f"{CONTROL_PREFIX}/seed", 200, f"not strings: {answer}")
         return seeded
+
+    def add_master_key(self, master_uid: str, **options: Any) -> MasterKey:
+        """Another key for an existing master account, as an operator makes one in Bybit's web
+        UI before rotating to it; `options` as for seed (master_ips, master_permissions, ...)."""
+        answer = self._call("POST", "master-keys", {"master_uid": master_uid, **options})
+        return MasterKey(api_key=answer["api_key"], api_secret=answer.get("api_secret", ""))
 
     def configure(self, **fields: Any) -> dict[str, Any]:
         """Change some config fields; the full runtime config comes back."""

@@ -1,4 +1,6 @@
-"""POST /__sim__/seed: a new master account with its key and some sub-accounts."""
+"""POST /__sim__/seed: a new master account with its key and some sub-accounts; and
+POST /__sim__/master-keys: another key for an existing master, as an operator makes one in
+Bybit's web UI (the API has no endpoint for it) before rotating to it."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from bybit_sim import permissions, rsa_keys
 from bybit_sim.envelope import BybitError
 from bybit_sim.ips import parse_ips
 from bybit_sim.sim import Simulator
-from bybit_sim.state import NewKey, SimState
+from bybit_sim.state import ApiKey, NewKey, SimState
 
 NORMAL_MEMBER_TYPE = 1
 
@@ -38,8 +40,19 @@ def _free_username(state: SimState, prefix: str, start: int) -> tuple[str, int]:
         number += 1
 
 
-def seed(sim: Simulator, request: SeedRequest) -> dict[str, object]:
-    state, now = sim.state, sim.clock.now_ms()
+class MasterKeyRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    master_uid: str
+    master_ips: list[str] | str = ["*"]
+    master_permissions: dict[str, list[str]] | None = None
+    master_read_only: int = Field(0, ge=0, le=1)
+    rsa_public_key: str | None = None
+
+
+def _master_key(
+    sim: Simulator, uid: int, request: SeedRequest | MasterKeyRequest, note: str
+) -> ApiKey:
     try:
         ips = parse_ips(request.master_ips, sim.config)
         perms = (
@@ -53,27 +66,44 @@ def seed(sim: Simulator, request: SeedRequest) -> dict[str, object]:
         raise SeedError(exc.msg) from None
     except ValueError as exc:
         raise SeedError(f"rsa_public_key: {exc}") from None
-    username, number = _free_username(state, request.username_prefix, 1)
-    master = state.add_account(username, NORMAL_MEMBER_TYPE, 0, "", now)
-    key = state.add_key(
+    return sim.state.add_key(
         NewKey(
-            uid=master.uid,
+            uid=uid,
             read_only=request.master_read_only,
             ips=ips,
             permissions=perms,
-            note="seed",
+            note=note,
             rsa_public_key=request.rsa_public_key or "",
         ),
-        now,
+        sim.clock.now_ms(),
     )
+
+
+def _credentials(key: ApiKey) -> dict[str, object]:
+    answer: dict[str, object] = {"api_key": key.api_key}
+    if not key.rsa_public_key:
+        answer["api_secret"] = key.secret
+    return answer
+
+
+def add_master_key(sim: Simulator, request: MasterKeyRequest) -> dict[str, object]:
+    account = (
+        sim.state.accounts.get(int(request.master_uid)) if request.master_uid.isdigit() else None
+    )
+    if account is None or not account.is_master:
+        raise SeedError(f"master_uid: no master account {request.master_uid}")
+    return _credentials(_master_key(sim, account.uid, request, "master"))
+
+
+def seed(sim: Simulator, request: SeedRequest) -> dict[str, object]:
+    state, now = sim.state, sim.clock.now_ms()
+    username, number = _free_username(state, request.username_prefix, 1)
+    master = state.add_account(username, NORMAL_MEMBER_TYPE, 0, "", now)
+    key = _master_key(sim, master.uid, request, "seed")
     sub_uids = []
     for _ in range(request.subaccounts):
         username, number = _free_username(state, request.username_prefix, number)
         sub_uids.append(
             str(state.add_account(username, NORMAL_MEMBER_TYPE, master.uid, "", now).uid)
         )
-    answer: dict[str, object] = {"master_uid": str(master.uid), "api_key": key.api_key}
-    if not key.rsa_public_key:
-        answer["api_secret"] = key.secret
-    answer["subaccounts"] = sub_uids
-    return answer
+    return {"master_uid": str(master.uid), **_credentials(key), "subaccounts": sub_uids}

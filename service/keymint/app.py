@@ -2,21 +2,45 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import structlog
 from fastapi import FastAPI
 
 from keymint import __version__
+from keymint.api import config, creds, leases, roles, sys
+from keymint.api.errors import install_error_handlers
+from keymint.backend import Backend
+from keymint.engine.role_store import RolesFileError
+from keymint.errors import KeymintError
+from keymint.settings import Settings
+
+log = structlog.get_logger(__name__)
 
 
-def create_app() -> FastAPI:
+def create_app(settings: Settings | None = None) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            backend = await Backend.start(settings or Settings())
+        except (KeymintError, RolesFileError, ValueError) as exc:
+            message = exc.message if isinstance(exc, KeymintError) else str(exc)
+            log.error("startup_failed", error=message)
+            raise
+        app.state.backend = backend
+        try:
+            yield
+        finally:
+            await backend.stop()
+
     app = FastAPI(
         title="keymint",
         version=__version__,
         summary="Short-lived, IP-pinned Bybit sub-account API keys for trading bots",
+        lifespan=lifespan,
     )
-
-    @app.get("/healthz", tags=["sys"], operation_id="sys_healthz")
-    async def healthz() -> dict[str, str]:
-        """Liveness: the process serves HTTP. Never touches Vault or Bybit."""
-        return {"status": "ok"}
-
+    install_error_handlers(app)
+    for module in (sys, creds, leases, roles, config):
+        app.include_router(module.router)
     return app

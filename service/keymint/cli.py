@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-import uvicorn
 import yaml
 
 from keymint import __version__
@@ -21,23 +20,34 @@ def main() -> None:
 @main.command()
 def serve() -> None:
     """Run the keymint HTTP service."""
+    import asyncio
+
+    from keymint.observability.logging import configure_logging
+    from keymint.server import InsecureListener, serve
+
     settings = Settings()
-    uvicorn.run("keymint.app:create_app", factory=True, host=settings.host, port=settings.port)
+    configure_logging(fmt=settings.log_format, level=settings.log_level)
+    try:
+        asyncio.run(serve(settings))
+    except InsecureListener as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @main.command()
 @click.option("--vault-port", default=8200, show_default=True)
 @click.option("--sim-port", default=8900, show_default=True)
+@click.option("--keymint-port", default=8300, show_default=True)
 @click.option("--subaccounts", default=3, show_default=True)
 @click.option("--work-dir", default=".devstack", show_default=True, type=click.Path())
-def dev(vault_port: int, sim_port: int, subaccounts: int, work_dir: str) -> None:
-    """Start the embedded local stack: OpenBao dev server and the Bybit simulator."""
+def dev(vault_port: int, sim_port: int, keymint_port: int, subaccounts: int, work_dir: str) -> None:
+    """Start the local stack: OpenBao dev server, the Bybit simulator and keymint."""
     from keymint.devstack import run_dev
 
     run_dev(
         Path(work_dir).resolve(),
         vault_port=vault_port,
         sim_port=sim_port,
+        keymint_port=keymint_port,
         subaccounts=subaccounts,
         echo=click.echo,
     )

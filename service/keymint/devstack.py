@@ -15,12 +15,13 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
+import yaml
 
 from bybit_sim.control_client import SeededMaster, SimControl
 
@@ -199,78 +200,150 @@ def seed_simulator(sim_url: str, *, subaccounts: int, master_ips: list[str]) -> 
         return control.seed(subaccounts, master_ips=master_ips, username_prefix="demo")
 
 
-@contextlib.contextmanager
-def running(*procs: ManagedProcess) -> Iterator[None]:
-    try:
-        yield
-    finally:
-        for mp in reversed(procs):
-            mp.stop()
-
-
 def _preferred_port(port: int) -> int:
     return port if port_is_free(port) else free_port()
 
 
-def write_master_credentials(
-    vault_url: str, token: str, *, mount: str, path: str, seeded: SeededMaster
-) -> None:
-    """Store the demo master credential in KV v2, where keymint reads it from."""
+BOT_POLICY = """
+path "keymint/creds/spot-trader" { capabilities = ["update"] }
+path "keymint/leases/spot-trader/*" { capabilities = ["read", "update", "delete"] }
+"""
+ADMIN_POLICY = """
+path "keymint/*" { capabilities = ["create", "read", "update", "delete", "list", "sudo"] }
+"""
+
+
+def example_roles(subaccounts: list[str], ips: list[str]) -> dict[str, Any]:
+    """The demo roles: a spot trader on every sub-account, a read-only monitor on the first."""
+    subs = [int(uid) for uid in subaccounts]
+    return {
+        "roles": {
+            "spot-trader": {
+                "subaccounts": subs,
+                "permissions": {"Spot": ["SpotTrade"]},
+                "ips": ips,
+                "ttl": "1h",
+                "max_ttl": "24h",
+            },
+            "monitor": {
+                "subaccounts": subs[:1],
+                "permissions": {"ContractTrade": ["Position"], "Spot": ["SpotTrade"]},
+                "read_only": True,
+                "ips": ips,
+                "ttl": "15m",
+                "max_ttl": "4h",
+            },
+        }
+    }
+
+
+def prepare_vault(vault_url: str, token: str, seeded: SeededMaster) -> dict[str, str]:
+    """Master credential into KV v2, the demo policies, and a token for each."""
     import hvac
 
     client = hvac.Client(url=vault_url, token=token)
     client.secrets.kv.v2.create_or_update_secret(
-        path=path,
-        mount_point=mount,
+        path="keymint/config/master",
+        mount_point="secret",
         secret={
             "api_key": seeded.api_key,
             "api_secret": seeded.api_secret,
             "master_uid": seeded.master_uid,
         },
     )
+    tokens = {}
+    for name, rules in (("keymint-bot", BOT_POLICY), ("keymint-admin", ADMIN_POLICY)):
+        client.sys.create_or_update_policy(name, rules)
+        created = client.auth.token.create(policies=[name], ttl="24h", display_name=name)
+        tokens[name] = str(created["auth"]["client_token"])
+    return tokens
+
+
+def start_keymint(
+    log_dir: Path, *, port: int | None = None, env: Mapping[str, str]
+) -> ManagedProcess:
+    """`keymint serve` on loopback (plain HTTP is allowed there), ready once Vault answers."""
+    port = port or free_port()
+    mp = _spawn(
+        "keymint",
+        [_script("keymint"), "serve"],
+        f"http://{LOOPBACK}:{port}",
+        log_dir,
+        env={"KEYMINT_HOST": LOOPBACK, "KEYMINT_PORT": str(port), **env},
+    )
+    wait_until_ready(mp, "/v1/sys/health")
+    return mp
 
 
 def run_dev(
-    work_dir: Path, *, vault_port: int, sim_port: int, subaccounts: int, echo: Any = print
+    work_dir: Path,
+    *,
+    vault_port: int,
+    sim_port: int,
+    keymint_port: int,
+    subaccounts: int,
+    echo: Any = print,
 ) -> None:
-    """Start OpenBao and the simulator, seed a demo master account, and wait for Ctrl-C."""
-    bao = start_openbao_dev(work_dir, port=_preferred_port(vault_port))
+    """Start OpenBao, the simulator and keymint with demo roles; wait for Ctrl-C."""
+    procs: list[ManagedProcess] = []
     try:
+        bao = start_openbao_dev(work_dir, port=_preferred_port(vault_port))
+        procs.append(bao)
         sim = start_simulator(work_dir, port=_preferred_port(sim_port))
-    except StackError:
-        bao.stop()
-        raise
-    with running(bao, sim):
+        procs.append(sim)
         # The demo master key is IP-pinned to loopback: a pinned key is permanent at Bybit,
         # and it is what keymint's own host would use in production.
         seeded = seed_simulator(sim.url, subaccounts=subaccounts, master_ips=[LOOPBACK])
-        kv_path = "keymint/config/master"
-        write_master_credentials(
-            bao.url, bao.extra["root_token"], mount="secret", path=kv_path, seeded=seeded
+        tokens = prepare_vault(bao.url, bao.extra["root_token"], seeded)
+        roles_file = work_dir / "roles.yaml"
+        roles_file.write_text(yaml.safe_dump(example_roles(seeded.subaccounts, [LOOPBACK])))
+        keymint = start_keymint(
+            work_dir,
+            port=_preferred_port(keymint_port),
+            env={
+                "KEYMINT_VAULT_ADDR": bao.url,
+                "KEYMINT_VAULT_TOKEN": bao.extra["root_token"],
+                "KEYMINT_ROLES_FILE": str(roles_file),
+                "KEYMINT_BYBIT_BASE_URL": sim.url,
+                "KEYMINT_LOG_FORMAT": "console",
+            },
         )
-        subs = ", ".join(seeded.subaccounts)
+        procs.append(keymint)
         echo(
-            "\nkeymint dev stack is up (Ctrl-C stops it; logs in "
-            f"{work_dir})\n\n"
+            f"\nkeymint dev stack is up (Ctrl-C stops it; logs in {work_dir})\n\n"
+            f"  keymint                   {keymint.url}   (API: {keymint.url}/docs)\n"
+            f"      roles spot-trader and monitor from {roles_file}\n"
+            f"      export BOT_TOKEN={tokens['keymint-bot']}     # policy keymint-bot\n"
+            f"      export ADMIN_TOKEN={tokens['keymint-admin']}   # policy keymint-admin\n"
+            f"      mint a key:\n"
+            f'      curl -s -X POST -H "X-Vault-Token: $BOT_TOKEN" '
+            f"{keymint.url}/v1/creds/spot-trader\n"
             f"  OpenBao (dev, in memory)  {bao.url}\n"
             f"      export BAO_ADDR={bao.url} BAO_TOKEN={bao.extra['root_token']}\n"
-            f"      bao kv get secret/{kv_path}      # the demo master credential\n"
+            f"      bao kv get secret/keymint/config/master   # the demo master credential\n"
             f"  Bybit V5 simulator        {sim.url}\n"
             f"      master uid {seeded.master_uid}, api key {seeded.api_key}"
             f" (IP-pinned to {LOOPBACK})\n"
-            f"      sub-accounts: {subs}\n"
+            f"      sub-accounts: {', '.join(seeded.subaccounts)}\n"
             f"      curl {sim.url}/__sim__/state   # accounts and keys, never secrets\n"
         )
-        stop = False
+        _wait_for_signal(procs)
+    finally:
+        for mp in reversed(procs):
+            mp.stop()
 
-        def _on_signal(signum: int, frame: object) -> None:
-            nonlocal stop
-            stop = True
 
-        signal.signal(signal.SIGTERM, _on_signal)
-        signal.signal(signal.SIGINT, _on_signal)
-        while not stop:
-            for mp in (bao, sim):
-                if mp.proc.poll() is not None:
-                    raise StackError(f"{mp.name} exited:\n{mp.log_tail()}")
-            time.sleep(0.5)
+def _wait_for_signal(procs: list[ManagedProcess]) -> None:
+    stop = False
+
+    def _on_signal(signum: int, frame: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    while not stop:
+        for mp in procs:
+            if mp.proc.poll() is not None:
+                raise StackError(f"{mp.name} exited:\n{mp.log_tail()}")
+        time.sleep(0.5)

@@ -18,8 +18,24 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8300, ge=1, le=65535)
+    tls_cert_file: Path | None = Field(
+        default=None, description="serve HTTPS with this certificate (reloaded when it changes)"
+    )
+    tls_key_file: Path | None = None
+    tls_reload_s: float = Field(default=30.0, gt=0, description="how often to check the files")
+    allow_insecure_http: bool = Field(
+        default=False,
+        description="serve plain HTTP on a non-loopback address (tokens and secrets in clear)",
+    )
     log_format: Literal["json", "console"] = "json"
     log_level: str = "INFO"
+
+    roles_file: Path | None = Field(
+        default=None, description="YAML file of roles, read-only through the API"
+    )
+    subaccount_key_limit: int = Field(
+        default=20, ge=1, description="API keys a Bybit sub-account may hold (all owners)"
+    )
 
     vault_addr: str = "http://127.0.0.1:8200"
     vault_auth_method: Literal["token", "approle", "kubernetes"] = "token"
@@ -54,4 +70,9 @@ class Settings(BaseSettings):
         default=1.0,
         gt=0,
         description="multiplies Bybit's published rate limits; only a simulator honours >1",
+    )
+    bybit_key_cap_ret_codes: list[int] = Field(
+        default=[10001],
+        description="create-sub-api retCodes meaning the key cap is reached (Bybit documents "
+        "none; 10001 is what the simulator answers by default)",
     )

@@ -60,6 +60,7 @@ class Lease(BaseModel):
     issued_at: float
     expires_at: float
     max_expires_at: float
+    renew_ttl: int = Field(description="TTL a renewal without an increment grants (the role's)")
     last_renewed_at: float | None = None
     caller: Caller = Field(default_factory=Caller)
     state: LeaseState = LeaseState.ACTIVE

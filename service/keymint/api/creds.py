@@ -1,0 +1,139 @@
+"""`POST /v1/creds/{role}`: a bot asks for a key."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Header
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from keymint.api.deps import BackendDep, require
+from keymint.api.envelope import ERRORS, VaultResponse, WrapInfoOut, envelope, iso
+from keymint.engine import idempotency
+from keymint.engine.creds import Minted
+from keymint.engine.durations import parse_duration
+from keymint.engine.leases import Caller
+from keymint.errors import BadRequest
+
+router = APIRouter(tags=["creds"])
+
+
+class CredsRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ttl: int | str | None = Field(
+        default=None,
+        description="Lease TTL, seconds or a Vault duration (`1h`); at most the role's max_ttl",
+    )
+    wrap_ttl: int | str | None = Field(
+        default=None,
+        description="Answer with a single-use Vault wrapping token of this TTL instead of data",
+    )
+
+
+class CredsData(BaseModel):
+    api_key: str = Field(description="The Bybit API key (public id)")
+    api_secret: str = Field(
+        description="The Bybit API secret; returned once, never readable again",
+        json_schema_extra={"format": "password", "x-sensitive": True},
+    )
+    subaccount_uid: int
+    permissions: dict[str, list[str]]
+    ips: list[str] = Field(description="The egress IPs the key is pinned to")
+    read_only: bool
+    expires_at: str = Field(description="When the lease expires unless renewed (RFC 3339)")
+
+
+def _duration(value: int | str | None, field: str) -> int | None:
+    if value is None:
+        return None
+    try:
+        return parse_duration(value, field=field)
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
+
+
+def _answer(minted: Minted) -> dict[str, Any]:
+    lease = minted.lease
+    data = CredsData(
+        api_key=lease.api_key,
+        api_secret=minted.secret.get_secret_value(),
+        subaccount_uid=lease.subaccount_uid,
+        permissions=lease.permissions,
+        ips=lease.ips,
+        read_only=lease.read_only,
+        expires_at=iso(lease.expires_at),
+    )
+    return {
+        "lease_id": lease.lease_id,
+        "lease_duration": int(lease.expires_at - lease.issued_at),
+        "renewable": True,
+        "data": data.model_dump(),
+    }
+
+
+@router.post(
+    "/v1/creds/{role}",
+    operation_id="creds_mint",
+    summary="Mint a key for a role",
+    response_model=VaultResponse[CredsData],
+    responses={
+        **ERRORS,
+        409: ERRORS[400] | {"description": "Idempotent request in progress"},
+        429: ERRORS[400] | {"description": "Every sub-account of the pool is full"},
+        502: ERRORS[400] | {"description": "Bybit refused or rate-limited"},
+    },
+)
+async def mint(
+    role: str,
+    backend: BackendDep,
+    caller: Annotated[Caller, Depends(require("update", "creds/{role}"))],
+    body: Annotated[CredsRequest | None, Body()] = None,
+    idempotency_key: Annotated[
+        str | None,
+        Header(description="Retries with the same key within 10 minutes get the same lease"),
+    ] = None,
+    x_vault_wrap_ttl: Annotated[
+        str | None, Header(description="Wrap the answer, like Vault's header")
+    ] = None,
+) -> JSONResponse:
+    """A fresh IP-pinned key on one of the role's sub-accounts, with a lease.
+
+    The secret is in this answer only (`Cache-Control: no-store`).
+    """
+    request = body or CredsRequest()
+    ttl = _duration(request.ttl, "ttl")
+    wrap_ttl = _duration(x_vault_wrap_ttl or request.wrap_ttl, "wrap_ttl")
+    stored = await backend.roles.get(role)
+
+    answer: dict[str, Any] | None = None
+    if idempotency_key is not None:
+        who = caller.entity_id or caller.accessor
+        digest = idempotency.digest(caller=who, role=role, key=idempotency_key)
+        answer, version = await backend.idempotency.begin(digest)
+        if answer is None:
+            try:
+                answer = _answer(await backend.issuer.mint(stored.role, caller=caller, ttl=ttl))
+            except BaseException:
+                await backend.idempotency.abandon(digest, version)
+                raise
+            await backend.idempotency.finish(digest, version, answer)
+    else:
+        answer = _answer(await backend.issuer.mint(stored.role, caller=caller, ttl=ttl))
+
+    if wrap_ttl:
+        # The lease travels inside the wrapped payload so the bot can renew after unwrapping.
+        payload = {**answer["data"], "lease_id": answer["lease_id"]}
+        info = await backend.wrap(payload, wrap_ttl)
+        return envelope(
+            wrap_info=WrapInfoOut(
+                token=info.token,
+                accessor=info.accessor,
+                ttl=info.ttl_s,
+                creation_time=info.creation_time,
+                creation_path=info.creation_path,
+            ),
+            no_store=True,
+        )
+    return envelope(**answer, no_store=True)

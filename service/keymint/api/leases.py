@@ -1,0 +1,186 @@
+"""Lease lookup, listing, renewal and revocation; the secret is never part of any answer."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Query
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from keymint.api.deps import (
+    BackendDep,
+    lease_policy_path,
+    require,
+)
+from keymint.api.envelope import ERRORS, VaultResponse, envelope, iso
+from keymint.engine.durations import parse_duration
+from keymint.engine.lease_ops import Revocation
+from keymint.engine.leases import Caller, Lease
+from keymint.errors import BadRequest
+
+router = APIRouter(tags=["leases"])
+
+
+class LeaseData(BaseModel):
+    id: str = Field(description="The lease id")
+    role: str
+    subaccount_uid: int
+    api_key: str = Field(description="The Bybit API key (public id); never the secret")
+    issue_time: str
+    expire_time: str
+    max_expire_time: str
+    last_renewal: str | None
+    ttl: int = Field(description="Seconds left")
+    renewable: bool
+    state: str = Field(description="active, or revoking while Bybit has not confirmed deletion")
+    caller: dict[str, Any]
+    revoke_attempts: int
+    last_error: str | None
+
+
+class RenewRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    increment: int | str | None = Field(
+        default=None, description="Requested TTL from now; capped at the lease's max TTL"
+    )
+
+
+def lease_data(lease: Lease, now: float) -> dict[str, Any]:
+    return LeaseData(
+        id=lease.lease_id,
+        role=lease.role,
+        subaccount_uid=lease.subaccount_uid,
+        api_key=lease.api_key,
+        issue_time=iso(lease.issued_at),
+        expire_time=iso(lease.expires_at),
+        max_expire_time=iso(lease.max_expires_at),
+        last_renewal=iso(lease.last_renewed_at) if lease.last_renewed_at else None,
+        ttl=lease.ttl(now),
+        renewable=lease.state == "active" and lease.expires_at < lease.max_expires_at,
+        state=lease.state.value,
+        caller=lease.caller.model_dump(),
+        revoke_attempts=lease.revoke_attempts,
+        last_error=lease.last_error,
+    ).model_dump()
+
+
+def _revocation_answer(revocation: Revocation, now: float) -> JSONResponse:
+    if revocation.revoked:
+        return envelope({"revoked": [revocation.lease.lease_id]})
+    return envelope(
+        {"revoking": [revocation.lease.lease_id], "lease": lease_data(revocation.lease, now)},
+        warnings=[
+            f"the key could not be deleted at Bybit yet ({revocation.error}); the lease is "
+            "marked revoking and deletion is retried"
+        ],
+        status_code=202,
+    )
+
+
+@router.get(
+    "/v1/leases",
+    operation_id="leases_list",
+    summary="List leases",
+    response_model=VaultResponse[dict[str, Any]],
+    responses=ERRORS,
+)
+async def list_leases(
+    backend: BackendDep,
+    _: Annotated[Caller, Depends(require("list", "leases"))],
+    role: Annotated[str | None, Query(description="Only this role's leases")] = None,
+    after: Annotated[str | None, Query(description="Last lease id of the previous page")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> JSONResponse:
+    page = await backend.leases.page(role=role, after=after, limit=limit)
+    now = backend.leases.now()
+    return envelope(
+        {
+            "keys": [lease.lease_id for lease in page.leases],
+            "key_info": {lease.lease_id: lease_data(lease, now) for lease in page.leases},
+            "next_cursor": page.next_cursor,
+        }
+    )
+
+
+@router.post(
+    "/v1/leases/revoke-prefix/{role}",
+    operation_id="leases_revoke_prefix",
+    summary="Revoke every lease of a role",
+    response_model=VaultResponse[dict[str, Any]],
+    responses=ERRORS,
+)
+async def revoke_prefix(
+    role: str,
+    backend: BackendDep,
+    _: Annotated[Caller, Depends(require("sudo", "leases/revoke-prefix/{role}"))],
+) -> JSONResponse:
+    results = await backend.leases.revoke_role(role, reason="revoked")
+    pending = [r.lease.lease_id for r in results if not r.revoked]
+    return envelope(
+        {"revoked": [r.lease.lease_id for r in results if r.revoked], "revoking": pending},
+        warnings=[f"{len(pending)} key(s) not yet deleted at Bybit; retried"] if pending else None,
+        status_code=202 if pending else 200,
+    )
+
+
+@router.get(
+    "/v1/leases/{lease_id:path}",
+    operation_id="leases_lookup",
+    summary="Look up a lease",
+    response_model=VaultResponse[LeaseData],
+    responses=ERRORS,
+)
+async def lookup(
+    lease_id: str,
+    backend: BackendDep,
+    _: Annotated[Caller, Depends(require("read", lease_policy_path))],
+) -> JSONResponse:
+    lease, _version = await backend.leases.lookup(lease_id)
+    return envelope(lease_data(lease, backend.leases.now()))
+
+
+@router.post(
+    "/v1/leases/{lease_id:path}/renew",
+    operation_id="leases_renew",
+    summary="Renew a lease",
+    response_model=VaultResponse[LeaseData],
+    responses=ERRORS,
+)
+async def renew(
+    lease_id: str,
+    backend: BackendDep,
+    _: Annotated[Caller, Depends(require("update", lease_policy_path))],
+    body: Annotated[RenewRequest | None, Body()] = None,
+) -> JSONResponse:
+    increment = (body or RenewRequest()).increment
+    try:
+        seconds = None if increment is None else parse_duration(increment, field="increment")
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
+    renewed = await backend.leases.renew(lease_id, increment=seconds)
+    now = backend.leases.now()
+    return envelope(
+        lease_data(renewed.lease, now),
+        lease_id=renewed.lease.lease_id,
+        lease_duration=renewed.lease.ttl(now),
+        renewable=True,
+        warnings=renewed.warnings,
+    )
+
+
+@router.delete(
+    "/v1/leases/{lease_id:path}",
+    operation_id="leases_revoke",
+    summary="Revoke a lease: delete its key at Bybit",
+    response_model=VaultResponse[dict[str, Any]],
+    responses=ERRORS,
+)
+async def revoke(
+    lease_id: str,
+    backend: BackendDep,
+    _: Annotated[Caller, Depends(require("delete", lease_policy_path))],
+) -> JSONResponse:
+    revocation = await backend.leases.revoke(lease_id, reason="revoked")
+    return _revocation_answer(revocation, backend.leases.now())

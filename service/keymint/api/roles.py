@@ -1,0 +1,122 @@
+"""Role CRUD. Roles from the roles file are listed and readable, never writable here."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi.responses import JSONResponse, Response
+
+from keymint.api.deps import (
+    AuthorizationHeader,
+    BackendDep,
+    XVaultToken,
+    authorize,
+    require,
+)
+from keymint.api.envelope import ERRORS, VaultResponse, envelope
+from keymint.engine.leases import Caller
+from keymint.engine.roles import Role
+from keymint.errors import NotFound
+from keymint.vault import Capability
+
+router = APIRouter(tags=["roles"])
+
+
+def role_data(role: Role, source: str) -> dict[str, Any]:
+    return {**role.model_dump(exclude={"name"}), "name": role.name, "source": source}
+
+
+@router.get(
+    "/v1/roles",
+    operation_id="roles_list",
+    summary="List roles",
+    response_model=VaultResponse[dict[str, Any]],
+    responses=ERRORS,
+)
+async def list_roles(
+    backend: BackendDep, _: Annotated[Caller, Depends(require("list", "roles"))]
+) -> JSONResponse:
+    names = await backend.roles.names()
+    return envelope(
+        {"keys": list(names), "key_info": {n: {"source": s.value} for n, s in names.items()}}
+    )
+
+
+@router.get(
+    "/v1/roles/{name}",
+    operation_id="roles_read",
+    summary="Read a role",
+    response_model=VaultResponse[dict[str, Any]],
+    responses=ERRORS,
+)
+async def read_role(
+    name: str, backend: BackendDep, _: Annotated[Caller, Depends(require("read", "roles/{name}"))]
+) -> JSONResponse:
+    stored = await backend.roles.get(name)
+    return envelope(role_data(stored.role, stored.source.value))
+
+
+@router.put(
+    "/v1/roles/{name}",
+    operation_id="roles_write",
+    summary="Create or update a role",
+    response_model=VaultResponse[dict[str, Any]],
+    responses=ERRORS,
+)
+async def write_role(
+    name: str,
+    request: Request,
+    backend: BackendDep,
+    body: Annotated[
+        dict[str, Any],
+        Body(
+            openapi_examples={
+                "spot-trader": {
+                    "value": {
+                        "subaccounts": [100002],
+                        "permissions": {"Spot": ["SpotTrade"]},
+                        "ips": ["203.0.113.7"],
+                        "ttl": "1h",
+                        "max_ttl": "24h",
+                    }
+                }
+            }
+        ),
+    ],
+    x_vault_token: XVaultToken = None,
+    authorization: AuthorizationHeader = None,
+) -> JSONResponse:
+    """Like Vault, creating needs `create` and changing needs `update` on `roles/<name>`."""
+    capability: Capability = "update"
+    try:
+        await backend.roles.get(name)
+    except NotFound:
+        capability = "create"
+    await authorize(request, backend, capability, f"roles/{name}", x_vault_token, authorization)
+    role, _ = await backend.roles.put(name, body)
+    return envelope(role_data(role, "api"))
+
+
+@router.delete(
+    "/v1/roles/{name}",
+    operation_id="roles_delete",
+    summary="Delete a role",
+    status_code=204,
+    responses={**ERRORS, 409: ERRORS[400] | {"description": "The role has live leases"}},
+)
+async def delete_role(
+    name: str,
+    backend: BackendDep,
+    _: Annotated[Caller, Depends(require("delete", "roles/{name}"))],
+    revoke: Annotated[bool, Query(description="Revoke the role's live leases first")] = False,
+) -> Response:
+    await backend.roles.get(name)
+    backend.roles.ensure_writable(name, "deleted")
+    if revoke:
+        revocations = await backend.leases.revoke_role(name, reason="revoked")
+        live = sum(not r.revoked for r in revocations)
+    else:
+        live = await backend.leases.count(name)
+    await backend.roles.delete(name, live_leases=live)
+    return Response(status_code=204)

@@ -1,0 +1,101 @@
+"""The slot ledger: how many keys each sub-account holds, shared by every replica through Vault.
+
+A mint reserves a slot on a sub-account with check-and-set *before* calling Bybit, so replicas
+minting at once can never push a sub-account past its key limit. The reservation carries the
+key's note: it is the write-ahead intent that lets a crashed mint be found and cleaned up.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from pydantic import BaseModel, Field
+
+from keymint.engine.ports import KV
+from keymint.engine.store import data_of, ledger_path, read_lease, with_cas_retry
+from keymint.errors import CapacityExhausted
+
+
+class Slot(BaseModel):
+    role: str
+    note: str
+    reserved_at: float
+
+
+class Ledger(BaseModel):
+    slots: dict[str, Slot] = Field(default_factory=dict)
+    # Keys on the sub-account that keymint did not create, as last seen at Bybit.
+    external_keys: int = 0
+
+    def room(self, limit: int) -> int:
+        return limit - len(self.slots) - self.external_keys
+
+
+async def read_ledger(kv: KV, sub_uid: int) -> tuple[Ledger, int]:
+    data, version = data_of(await kv.read(ledger_path(sub_uid)))
+    return Ledger.model_validate(data), version
+
+
+async def reserve_slot(
+    kv: KV,
+    pool: Sequence[int],
+    *,
+    key: str,
+    slot: Slot,
+    limit: int,
+    role: str,
+) -> int:
+    """The sub-account (most room first) on which `key` now holds a slot."""
+
+    async def attempt() -> int:
+        ledgers = [(uid, *await read_ledger(kv, uid)) for uid in pool]
+        ledgers.sort(key=lambda item: -item[1].room(limit))
+        uid, ledger, version = ledgers[0] if ledgers else (0, Ledger(), 0)
+        if not ledgers or ledger.room(limit) <= 0:
+            raise await pool_exhausted(kv, pool, limit=limit, role=role)
+        ledger.slots[key] = slot
+        await kv.write(ledger_path(uid), ledger.model_dump(mode="json"), cas=version)
+        return uid
+
+    return await with_cas_retry(attempt, what=f"reserving a key slot for role {role!r}")
+
+
+async def release_slot(kv: KV, sub_uid: int, key: str) -> None:
+    async def attempt() -> None:
+        ledger, version = await read_ledger(kv, sub_uid)
+        if ledger.slots.pop(key, None) is None:
+            return
+        await kv.write(ledger_path(sub_uid), ledger.model_dump(mode="json"), cas=version)
+
+    await with_cas_retry(attempt, what=f"releasing a key slot on sub-account {sub_uid}")
+
+
+async def mark_full(kv: KV, sub_uid: int, *, limit: int) -> None:
+    """Bybit refused a key at its cap: whatever keymint does not hold there belongs to others."""
+
+    async def attempt() -> None:
+        ledger, version = await read_ledger(kv, sub_uid)
+        ledger.external_keys = max(ledger.external_keys, limit - len(ledger.slots) + 1)
+        await kv.write(ledger_path(sub_uid), ledger.model_dump(mode="json"), cas=version)
+
+    await with_cas_retry(attempt, what=f"recording sub-account {sub_uid} as full")
+
+
+async def pool_exhausted(
+    kv: KV, pool: Sequence[int], *, limit: int, role: str
+) -> CapacityExhausted:
+    """The 429 for a full pool, retryable when the pool's earliest lease expires."""
+    expiries = []
+    for uid in pool:
+        ledger, _ = await read_ledger(kv, uid)
+        for key, slot in ledger.slots.items():
+            found = await read_lease(kv, slot.role, key)
+            if found is not None:
+                expiries.append(found[0].expires_at)
+    retry_after = max(1, int(min(expiries) - time.time()) + 1) if expiries else 60
+    return CapacityExhausted(
+        f"role {role!r}: every sub-account in its pool ({', '.join(map(str, pool))}) "
+        f"holds its limit of {limit} keys",
+        retry_after_s=retry_after,
+    )

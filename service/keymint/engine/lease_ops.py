@@ -1,0 +1,144 @@
+"""Lease lookup, listing, renewal and revocation."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import structlog
+
+from keymint.bybit.errors import BybitError
+from keymint.engine.capacity import release_slot
+from keymint.engine.durations import format_duration
+from keymint.engine.leases import Lease, LeaseState, lease_id, split_lease_id
+from keymint.engine.master import MasterKey
+from keymint.engine.ports import KV
+from keymint.engine.store import (
+    lease_path,
+    list_lease_keys,
+    read_lease,
+    with_cas_retry,
+    write_lease,
+)
+from keymint.errors import BadRequest, NotFound
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Renewed:
+    lease: Lease
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Revocation:
+    lease: Lease
+    revoked: bool
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class LeasePage:
+    leases: list[Lease]
+    next_cursor: str | None
+
+
+class Leases:
+    def __init__(
+        self, kv: KV, master: MasterKey, *, clock: Callable[[], float] = time.time
+    ) -> None:
+        self._kv = kv
+        self._master = master
+        self._clock = clock
+
+    async def lookup(self, lid: str) -> tuple[Lease, int]:
+        parts = split_lease_id(lid)
+        found = None if parts is None else await read_lease(self._kv, *parts)
+        if found is None:
+            raise NotFound(f"lease {lid!r} not found")
+        return found
+
+    async def page(self, *, role: str | None, after: str | None, limit: int) -> LeasePage:
+        """Leases in lease-id order; `after` is the last lease id of the previous page."""
+        keys = [k for k in await list_lease_keys(self._kv, role) if after is None or _id(k) > after]
+        chosen = keys[:limit]
+        leases = [found[0] for k in chosen if (found := await read_lease(self._kv, *k))]
+        more = len(keys) > limit
+        return LeasePage(leases=leases, next_cursor=_id(chosen[-1]) if more and chosen else None)
+
+    def now(self) -> float:
+        return self._clock()
+
+    async def renew(self, lid: str, *, increment: int | None) -> Renewed:
+        async def attempt() -> Renewed:
+            lease, version = await self.lookup(lid)
+            now = self._clock()
+            if lease.state is not LeaseState.ACTIVE:
+                raise BadRequest(f"lease {lid!r} is being revoked and cannot be renewed")
+            if lease.expires_at <= now:
+                raise BadRequest(f"lease {lid!r} has expired and cannot be renewed")
+            wanted = lease.renew_ttl if increment is None else increment
+            expires = now + wanted
+            warnings = []
+            if expires > lease.max_expires_at:
+                expires = lease.max_expires_at
+                warnings.append(
+                    f"TTL of {format_duration(wanted)} exceeded the effective max_ttl of "
+                    f"{format_duration(int(lease.max_expires_at - now))}; "
+                    "TTL value is capped accordingly"
+                )
+            renewed = lease.model_copy(update={"expires_at": expires, "last_renewed_at": now})
+            await write_lease(self._kv, renewed, cas=version)
+            return Renewed(lease=renewed, warnings=warnings)
+
+        return await with_cas_retry(attempt, what=f"renewing lease {lid!r}")
+
+    async def revoke(self, lid: str, *, reason: str) -> Revocation:
+        """Delete the key at Bybit, confirm it is gone, then drop the lease and free its slot.
+
+        Until Bybit confirms, the lease stays, marked revoking: it is never dropped while its
+        key may still work.
+        """
+        lease, version = await self.lookup(lid)
+        if lease.state is not LeaseState.REVOKING:
+            lease = lease.model_copy(update={"state": LeaseState.REVOKING})
+            version = await write_lease(self._kv, lease, cas=version)
+        try:
+            bybit = await self._master.client()
+            await bybit.delete_sub_api_key(lease.api_key)
+            remaining = await bybit.list_sub_api_keys(lease.subaccount_uid)
+            if any(k.api_key == lease.api_key for k in remaining):
+                raise BadRequest("Bybit still lists the key after deleting it")
+        except (BybitError, BadRequest) as exc:
+            error = f"{type(exc).__name__}: key deletion at Bybit not confirmed"
+            failed = lease.model_copy(
+                update={"revoke_attempts": lease.revoke_attempts + 1, "last_error": error}
+            )
+            await write_lease(self._kv, failed, cas=version)
+            log.warning("revocation_pending", lease_id=lid, role=lease.role, error=error)
+            return Revocation(lease=failed, revoked=False, error=error)
+        await self._kv.delete(lease_path(lease.role, lease.key), cas=version)
+        await release_slot(self._kv, lease.subaccount_uid, lease.key)
+        log.info(
+            "lease_revoked",
+            lease_id=lid,
+            role=lease.role,
+            api_key=lease.api_key,
+            subaccount=lease.subaccount_uid,
+            reason=reason,
+        )
+        return Revocation(lease=lease, revoked=True)
+
+    async def revoke_role(self, role: str, *, reason: str) -> list[Revocation]:
+        return [
+            await self.revoke(_id(k), reason=reason) for k in await list_lease_keys(self._kv, role)
+        ]
+
+    async def count(self, role: str) -> int:
+        return len(await list_lease_keys(self._kv, role))
+
+
+def _id(role_key: tuple[str, str]) -> str:
+    return lease_id(*role_key)

@@ -1,0 +1,60 @@
+"""Lease listing, lookup and revocation, including Bybit failing mid-revoke."""
+
+from __future__ import annotations
+
+from .conftest import ADMIN_RULES, Stack
+
+
+def test_listing_pages_and_filters_by_role(stack: Stack) -> None:
+    admin = stack.token(ADMIN_RULES)
+    spot = {stack.call("POST", "/v1/creds/spot-trader", admin).json()["lease_id"] for _ in range(3)}
+    monitor = stack.call("POST", "/v1/creds/monitor", admin).json()["lease_id"]
+
+    first = stack.call("GET", "/v1/leases?limit=2", admin).json()["data"]
+    assert len(first["keys"]) == 2 and first["next_cursor"] == first["keys"][-1]
+    rest = stack.call("GET", f"/v1/leases?limit=2&after={first['next_cursor']}", admin).json()
+    assert rest["data"]["next_cursor"] is None
+    assert set(first["keys"]) | set(rest["data"]["keys"]) == spot | {monitor}
+
+    only_spot = stack.call("GET", "/v1/leases?role=spot-trader", admin).json()["data"]
+    assert set(only_spot["keys"]) == spot
+    info = only_spot["key_info"][next(iter(spot))]
+    assert info["state"] == "active" and info["role"] == "spot-trader"
+    assert "secret" not in str(only_spot)
+
+
+def test_revoke_prefix_revokes_a_whole_role(stack: Stack) -> None:
+    admin = stack.token(ADMIN_RULES)
+    for _ in range(2):
+        stack.call("POST", "/v1/creds/spot-trader", admin)
+    kept = stack.call("POST", "/v1/creds/monitor", admin).json()["data"]["api_key"]
+    answer = stack.call("POST", "/v1/leases/revoke-prefix/spot-trader", admin)
+    assert answer.status_code == 200, answer.text
+    assert len(answer.json()["data"]["revoked"]) == 2
+    assert [k["apiKey"] for k in stack.keys_at_bybit()] == [kept]
+
+
+def test_revoke_when_bybit_fails_keeps_the_lease_revoking(stack: Stack) -> None:
+    admin = stack.token(ADMIN_RULES)
+    minted = stack.call("POST", "/v1/creds/monitor", admin).json()
+    stack.sim.fault("/v5/user/delete-sub-api", http_status=503, count=None)
+    answer = stack.call("DELETE", f"/v1/leases/{minted['lease_id']}", admin)
+    assert answer.status_code == 202, answer.text
+    assert answer.json()["data"]["lease"]["state"] == "revoking"
+    assert "retried" in answer.json()["warnings"][0]
+    # The key is still live, so the lease must still exist.
+    assert len(stack.keys_at_bybit()) == 1
+    lease = stack.call("GET", f"/v1/leases/{minted['lease_id']}", admin).json()["data"]
+    assert lease["state"] == "revoking" and lease["revoke_attempts"] == 1
+    renew = stack.call("POST", f"/v1/leases/{minted['lease_id']}/renew", admin)
+    assert renew.status_code == 400
+
+    stack.sim.clear_faults()
+    assert stack.call("DELETE", f"/v1/leases/{minted['lease_id']}", admin).status_code == 200
+    assert stack.keys_at_bybit() == []
+
+
+def test_unknown_lease_is_404(stack: Stack) -> None:
+    admin = stack.token(ADMIN_RULES)
+    for lease_id in ("keymint/creds/monitor/nope", "not-a-lease"):
+        assert stack.call("GET", f"/v1/leases/{lease_id}", admin).status_code == 404
