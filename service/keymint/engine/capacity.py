@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
@@ -17,10 +18,19 @@ from keymint.engine.store import data_of, ledger_path, read_lease, with_cas_retr
 from keymint.errors import CapacityExhausted
 
 
+class SlotKind(StrEnum):
+    """What owns the key a slot stands for: where its record lives (see `ownership`)."""
+
+    LEASE = "lease"
+    POOL = "pool"
+    STATIC = "static"
+
+
 class Slot(BaseModel):
     role: str
     note: str
     reserved_at: float
+    kind: SlotKind = SlotKind.LEASE
 
 
 class Ledger(BaseModel):

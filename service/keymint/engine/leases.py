@@ -30,7 +30,12 @@ def split_lease_id(value: str) -> tuple[str, str] | None:
 
 class LeaseState(StrEnum):
     ACTIVE = "active"
+    # Deletion at Bybit was asked for and not yet confirmed: the key may still work.
     REVOKING = "revoking"
+    # Revocation failed `irrevocable_after` times: still retried daily, counted and alerted.
+    IRREVOCABLE = "irrevocable"
+    # Reconciliation found the key gone at Bybit (deleted by hand): nothing left to revoke.
+    LOST = "lost"
 
 
 class Caller(BaseModel):
@@ -65,7 +70,9 @@ class Lease(BaseModel):
     caller: Caller = Field(default_factory=Caller)
     state: LeaseState = LeaseState.ACTIVE
     revoke_attempts: int = 0
+    next_attempt_at: float = 0.0
     last_error: str | None = None
+    instance_id: str = ""
 
     @property
     def lease_id(self) -> str:

@@ -4,6 +4,11 @@
     config/engine              non-secret engine settings written through /v1/config
     roles/<name>               roles created through the API (file roles are never stored)
     leases/<role>/<key>        one record per live key
+    pool/<role>/<key>          a warm-pool key, created ahead and not yet handed out
+    static-roles/<name>        static roles created through the API
+    static-creds/<name>        a static role's current (and during overlap, previous) key:
+                               readable by bots straight from Vault (Vault Agent templates)
+    leader                     the scheduler's leader lock (holder, expiry)
     subaccounts/<uid>          the slot ledger: one entry per key keymint holds or is minting
     idempotency/<digest>       a pending or finished mint, replayed to a retrying caller
 
@@ -37,6 +42,21 @@ def lease_path(role: str, key: str) -> str:
 
 def ledger_path(sub_uid: int) -> str:
     return f"subaccounts/{sub_uid}"
+
+
+def pool_path(role: str, key: str) -> str:
+    return f"pool/{role}/{key}"
+
+
+def static_role_path(name: str) -> str:
+    return f"static-roles/{name}"
+
+
+def static_creds_path(name: str) -> str:
+    return f"static-creds/{name}"
+
+
+LEADER = "leader"
 
 
 def idempotency_path(digest: str) -> str:
