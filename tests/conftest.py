@@ -1,14 +1,23 @@
-"""Servers shared by the whole suite: real processes on loopback, started by keymint.devstack."""
+"""Servers shared by the whole suite: real processes on loopback, started by keymint.devstack,
+and keymint itself served against them (`make_stack`, `stack`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import secrets
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
+import hvac
 import pytest
+import yaml
+from pydantic import SecretStr
 
 from bybit_sim.control_client import SimControl
 from keymint.devstack import ManagedProcess, start_openbao_dev, start_simulator
+from keymint.settings import Settings
+from stackkit import BOT_IP, MakeStack, ServerThread, Stack, example_roles
 
 
 @pytest.fixture(scope="session")
@@ -38,3 +47,73 @@ def sim(sim_server: ManagedProcess) -> Iterator[SimControl]:
     with SimControl(sim_server.url) as control:
         control.reset()
         yield control
+
+
+@pytest.fixture
+def make_stack(openbao: ManagedProcess, sim: SimControl, tmp_path: Path) -> Iterator[MakeStack]:
+    servers: list[ServerThread] = []
+    clients: list[httpx.Client] = []
+
+    def make(
+        *,
+        vault: ManagedProcess | None = None,
+        same_as: Stack | None = None,
+        roles: Callable[[list[int]], dict[str, Any]] = example_roles,
+        **overrides: Any,
+    ) -> Stack:
+        """A keymint on its own prefix and master, or (`same_as`) another replica of one."""
+        bao = vault or openbao
+        root = hvac.Client(url=bao.url, token=bao.extra["root_token"])
+        if same_as is not None:
+            prefix, master, roles_file = same_as.prefix, same_as.master, same_as.roles_file
+        else:
+            prefix = "km-" + secrets.token_hex(4)
+            master = sim.seed(subaccounts=2, master_ips=[BOT_IP])
+            roles_file = tmp_path / f"roles-{prefix}.yaml"
+            roles_file.write_text(yaml.safe_dump(roles([int(s) for s in master.subaccounts])))
+            root.secrets.kv.v2.create_or_update_secret(
+                path=f"{prefix}/config/master",
+                secret={
+                    "api_key": master.api_key,
+                    "api_secret": master.api_secret,
+                    "master_uid": master.master_uid,
+                },
+            )
+        env = {
+            "KEYMINT_VAULT_ADDR": bao.url,
+            "KEYMINT_VAULT_TOKEN": bao.extra["root_token"],
+            "KEYMINT_VAULT_PREFIX": prefix,
+            "KEYMINT_ROLES_FILE": str(roles_file),
+            "KEYMINT_BYBIT_BASE_URL": sim.url,
+            "KEYMINT_BYBIT_RATE_LIMIT_SCALE": "50",
+            "KEYMINT_AUTHZ_CACHE_TTL_S": "0",
+            **{f"KEYMINT_{k.upper()}": str(v) for k, v in overrides.items()},
+        }
+        settings = Settings(
+            _env_file=None,  # type: ignore[call-arg]
+            vault_addr=bao.url,
+            vault_token=SecretStr(bao.extra["root_token"]),
+            vault_prefix=prefix,
+            roles_file=roles_file,
+            bybit_base_url=sim.url,
+            bybit_rate_limit_scale=50.0,
+            authz_cache_ttl_s=0.0,
+            **overrides,
+        )
+        server = ServerThread(settings)
+        servers.append(server)
+        http = httpx.Client(base_url=server.url, timeout=30)
+        clients.append(http)
+        sim.configure(rate_limit_scale=50.0)
+        return Stack(server.url, root, prefix, sim, master, http, roles_file, env, server)
+
+    yield make
+    for client in clients:
+        client.close()
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def stack(make_stack: MakeStack) -> Stack:
+    return make_stack()

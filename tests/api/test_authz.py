@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 
 from keymint.devstack import start_openbao_dev
-
-from .conftest import BOT_RULES, MakeStack, Stack
+from stackkit import BOT_RULES, MakeStack, Stack
 
 
 def test_policy_matrix(stack: Stack) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .conftest import ADMIN_RULES, Stack
+from stackkit import ADMIN_RULES, Stack
 
 
 def test_config_shows_the_master_key_id_but_never_its_secret(stack: Stack) -> None:

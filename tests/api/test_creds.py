@@ -7,8 +7,7 @@ import pytest
 from pybit.exceptions import FailedRequestError, InvalidRequestError
 
 from sim.simtools import pybit_from
-
-from .conftest import ADMIN_RULES, BOT_IP, BOT_RULES, OTHER_IP, Stack
+from stackkit import ADMIN_RULES, BOT_IP, BOT_RULES, OTHER_IP, Stack
 
 
 def test_bot_flow_mint_use_renew_revoke(stack: Stack) -> None:

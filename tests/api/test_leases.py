@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .conftest import ADMIN_RULES, Stack
+from stackkit import ADMIN_RULES, Stack
 
 
 def test_listing_pages_and_filters_by_role(stack: Stack) -> None:

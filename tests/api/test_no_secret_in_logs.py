@@ -13,8 +13,7 @@ import yaml
 
 from bybit_sim.control_client import SimControl
 from keymint.devstack import ManagedProcess, example_roles, start_keymint
-
-from .conftest import BOT_IP, BOT_RULES
+from stackkit import BOT_IP, BOT_RULES
 
 
 def test_service_logs_hold_no_secret_or_token(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import ADMIN_RULES, BOT_IP, Stack
+from stackkit import ADMIN_RULES, BOT_IP, Stack
 
 
 def _role(stack: Stack, **overrides: object) -> dict[str, object]:

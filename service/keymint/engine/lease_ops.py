@@ -45,12 +45,36 @@ class LeasePage:
     next_cursor: str | None
 
 
+@dataclass(frozen=True)
+class RevokeRetry:
+    """Backoff for revocations Bybit did not confirm: exponential up to `cap_s`, then, after
+    `max_attempts`, the lease is irrevocable and retried every `irrevocable_every_s`."""
+
+    max_attempts: int = 8
+    base_s: float = 5.0
+    cap_s: float = 3600.0
+    irrevocable_every_s: float = 86400.0
+    # How long a claimed revocation keeps other replicas away while it talks to Bybit.
+    claim_s: float = 120.0
+
+    def delay(self, attempts: int) -> float:
+        if attempts >= self.max_attempts:
+            return self.irrevocable_every_s
+        return float(min(self.cap_s, self.base_s * 2 ** (attempts - 1)))
+
+
 class Leases:
     def __init__(
-        self, kv: KV, master: MasterKey, *, clock: Callable[[], float] = time.time
+        self,
+        kv: KV,
+        master: MasterKey,
+        *,
+        retry: RevokeRetry | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._kv = kv
         self._master = master
+        self._retry = retry or RevokeRetry()
         self._clock = clock
 
     async def lookup(self, lid: str) -> tuple[Lease, int]:
@@ -76,7 +100,7 @@ class Leases:
             lease, version = await self.lookup(lid)
             now = self._clock()
             if lease.state is not LeaseState.ACTIVE:
-                raise BadRequest(f"lease {lid!r} is being revoked and cannot be renewed")
+                raise BadRequest(f"lease {lid!r} is {lease.state.value} and cannot be renewed")
             if lease.expires_at <= now:
                 raise BadRequest(f"lease {lid!r} has expired and cannot be renewed")
             wanted = lease.renew_ttl if increment is None else increment
@@ -99,37 +123,71 @@ class Leases:
         """Delete the key at Bybit, confirm it is gone, then drop the lease and free its slot.
 
         Until Bybit confirms, the lease stays, marked revoking: it is never dropped while its
-        key may still work.
+        key may still work. The check-and-set claim written first means only one replica (and
+        one request) talks to Bybit per attempt; a loser gets Conflict.
         """
         lease, version = await self.lookup(lid)
-        if lease.state is not LeaseState.REVOKING:
-            lease = lease.model_copy(update={"state": LeaseState.REVOKING})
-            version = await write_lease(self._kv, lease, cas=version)
-        try:
-            bybit = await self._master.client()
-            await bybit.delete_sub_api_key(lease.api_key)
-            remaining = await bybit.list_sub_api_keys(lease.subaccount_uid)
-            if any(k.api_key == lease.api_key for k in remaining):
-                raise BadRequest("Bybit still lists the key after deleting it")
-        except (BybitError, BadRequest) as exc:
-            error = f"{type(exc).__name__}: key deletion at Bybit not confirmed"
-            failed = lease.model_copy(
-                update={"revoke_attempts": lease.revoke_attempts + 1, "last_error": error}
+        now = self._clock()
+        if lease.state is not LeaseState.LOST:
+            state = (
+                LeaseState.IRREVOCABLE
+                if lease.state is LeaseState.IRREVOCABLE
+                else LeaseState.REVOKING
             )
-            await write_lease(self._kv, failed, cas=version)
-            log.warning("revocation_pending", lease_id=lid, role=lease.role, error=error)
-            return Revocation(lease=failed, revoked=False, error=error)
+            lease = lease.model_copy(
+                update={"state": state, "next_attempt_at": now + self._retry.claim_s}
+            )
+            version = await write_lease(self._kv, lease, cas=version)
+            try:
+                await self._delete_at_bybit(lease)
+            except (BybitError, BadRequest) as exc:
+                return await self._failed(lease, version, exc, now)
         await self._kv.delete(lease_path(lease.role, lease.key), cas=version)
         await release_slot(self._kv, lease.subaccount_uid, lease.key)
         log.info(
             "lease_revoked",
+            audit=True,
             lease_id=lid,
             role=lease.role,
             api_key=lease.api_key,
             subaccount=lease.subaccount_uid,
+            caller=lease.caller.display_name,
             reason=reason,
+            outcome="revoked",
         )
         return Revocation(lease=lease, revoked=True)
+
+    async def _delete_at_bybit(self, lease: Lease) -> None:
+        bybit = await self._master.client()
+        await bybit.delete_sub_api_key(lease.api_key)
+        remaining = await bybit.list_sub_api_keys(lease.subaccount_uid)
+        if any(k.api_key == lease.api_key for k in remaining):
+            raise BadRequest("Bybit still lists the key after deleting it")
+
+    async def _failed(self, lease: Lease, version: int, exc: Exception, now: float) -> Revocation:
+        attempts = lease.revoke_attempts + 1
+        irrevocable = attempts >= self._retry.max_attempts
+        error = f"{type(exc).__name__}: key deletion at Bybit not confirmed"
+        failed = lease.model_copy(
+            update={
+                "revoke_attempts": attempts,
+                "last_error": error,
+                "state": LeaseState.IRREVOCABLE if irrevocable else LeaseState.REVOKING,
+                "next_attempt_at": now + self._retry.delay(attempts),
+            }
+        )
+        await write_lease(self._kv, failed, cas=version)
+        log.warning(
+            "revocation_failed",
+            audit=True,
+            lease_id=lease.lease_id,
+            role=lease.role,
+            api_key=lease.api_key,
+            attempts=attempts,
+            irrevocable=irrevocable,
+            error=error,
+        )
+        return Revocation(lease=failed, revoked=False, error=error)
 
     async def revoke_role(self, role: str, *, reason: str) -> list[Revocation]:
         return [

@@ -1,4 +1,5 @@
-"""keymint served for real: uvicorn on a loopback port, against OpenBao and the simulator."""
+"""keymint served for real (uvicorn on a loopback port, against OpenBao and the simulator), for
+every test folder: the fixtures `make_stack` and `stack` live in tests/conftest.py."""
 
 from __future__ import annotations
 
@@ -6,21 +7,18 @@ import asyncio
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import hvac
-import pytest
 import uvicorn
-import yaml
-from pydantic import SecretStr
 
 from bybit_sim.control_client import SeededMaster, SimControl
 from keymint.app import create_app
-from keymint.devstack import ManagedProcess, free_port
+from keymint.devstack import free_port
 from keymint.settings import Settings
 
 BOT_IP = "127.0.0.1"
@@ -60,6 +58,10 @@ class Stack:
     sim: SimControl
     master: SeededMaster
     http: httpx.Client
+    roles_file: Path
+    # The same configuration as KEYMINT_* variables, to start more replicas as processes.
+    env: dict[str, str]
+    server: ServerThread
 
     def token(self, rules: str, ttl: str = "10m") -> str:
         name = "p-" + secrets.token_hex(4)
@@ -123,53 +125,3 @@ def example_roles(subaccounts: list[int]) -> dict[str, Any]:
 
 
 MakeStack = Callable[..., Stack]
-
-
-@pytest.fixture
-def make_stack(openbao: ManagedProcess, sim: SimControl, tmp_path: Path) -> Iterator[MakeStack]:
-    servers: list[ServerThread] = []
-    clients: list[httpx.Client] = []
-
-    def make(*, vault: ManagedProcess | None = None, **overrides: Any) -> Stack:
-        bao = vault or openbao
-        root = hvac.Client(url=bao.url, token=bao.extra["root_token"])
-        prefix = "km-" + secrets.token_hex(4)
-        master = sim.seed(subaccounts=2, master_ips=[BOT_IP])
-        roles_file = tmp_path / f"roles-{prefix}.yaml"
-        roles_file.write_text(yaml.safe_dump(example_roles([int(s) for s in master.subaccounts])))
-        root.secrets.kv.v2.create_or_update_secret(
-            path=f"{prefix}/config/master",
-            secret={
-                "api_key": master.api_key,
-                "api_secret": master.api_secret,
-                "master_uid": master.master_uid,
-            },
-        )
-        settings = Settings(
-            _env_file=None,  # type: ignore[call-arg]
-            vault_addr=bao.url,
-            vault_token=SecretStr(bao.extra["root_token"]),
-            vault_prefix=prefix,
-            roles_file=roles_file,
-            bybit_base_url=sim.url,
-            bybit_rate_limit_scale=50.0,
-            authz_cache_ttl_s=0.0,
-            **overrides,
-        )
-        server = ServerThread(settings)
-        servers.append(server)
-        http = httpx.Client(base_url=server.url, timeout=30)
-        clients.append(http)
-        sim.configure(rate_limit_scale=50.0)
-        return Stack(server.url, root, prefix, sim, master, http)
-
-    yield make
-    for client in clients:
-        client.close()
-    for server in servers:
-        server.stop()
-
-
-@pytest.fixture
-def stack(make_stack: MakeStack) -> Stack:
-    return make_stack()
