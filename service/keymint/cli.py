@@ -54,6 +54,29 @@ def dev(vault_port: int, sim_port: int, keymint_port: int, subaccounts: int, wor
 
 
 @main.command()
+@click.option("--dry-run", is_flag=True, help="Report only: change nothing at Bybit or in Vault.")
+@click.option("--addr", envvar="KEYMINT_ADDR", default="http://127.0.0.1:8300", show_default=True)
+@click.option("--sub", "subs", type=int, multiple=True, help="Only this sub-account (repeatable).")
+def reconcile(dry_run: bool, addr: str, subs: tuple[int, ...]) -> None:
+    """Reconcile keymint's keys at Bybit with Vault and print the report as JSON.
+
+    Calls keymint with your Vault token (VAULT_TOKEN or BAO_TOKEN).
+    """
+    import json
+
+    from keymint.api_client import ApiError, call_api
+
+    params = {"dry_run": str(dry_run).lower(), "subaccount": list(subs)}
+    try:
+        answer = call_api("POST", "/v1/reconcile", addr=addr, params=params)
+    except ApiError as exc:
+        raise click.ClickException(str(exc)) from None
+    for warning in answer.get("warnings") or []:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(json.dumps(answer["data"], indent=2))
+
+
+@main.command()
 def openapi() -> None:
     """Print the OpenAPI document generated from the app (checked in as openapi.yaml)."""
     from keymint.app import create_app

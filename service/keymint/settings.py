@@ -37,6 +37,17 @@ class Settings(BaseSettings):
         default=20, ge=1, description="API keys a Bybit sub-account may hold (all owners)"
     )
 
+    reconcile_grace_s: float = Field(
+        default=300.0,
+        ge=0,
+        description="age below which an unowned key or slot may be a mint in flight: left alone",
+    )
+    reconcile_drift_action: Literal["report", "repair", "revoke"] = Field(
+        default="report",
+        description="a key whose rights differ from its lease: report it, put it back, or revoke",
+    )
+    reconcile_interval_s: float = Field(default=600.0, gt=0)
+
     vault_addr: str = "http://127.0.0.1:8200"
     vault_auth_method: Literal["token", "approle", "kubernetes"] = "token"
     vault_token: SecretStr | None = None

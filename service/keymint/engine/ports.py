@@ -34,7 +34,7 @@ class KV(Protocol):
 
 
 class BybitKeys(Protocol):
-    """The part of Bybit's user module that minting and revocation use."""
+    """The part of Bybit's user module that minting, revocation and reconciliation use."""
 
     async def create_sub_api_key(
         self,
@@ -45,6 +45,15 @@ class BybitKeys(Protocol):
         read_only: bool,
         ips: Sequence[str],
     ) -> CreatedApiKey: ...
+
+    async def update_sub_api_key(
+        self,
+        api_key: str,
+        *,
+        permissions: Mapping[str, Sequence[str]],
+        read_only: bool,
+        ips: Sequence[str],
+    ) -> ApiKeyInfo: ...
 
     async def delete_sub_api_key(self, api_key: str) -> None: ...
 
