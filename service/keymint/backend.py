@@ -19,7 +19,8 @@ from keymint.engine.idempotency import Idempotency
 from keymint.engine.lease_ops import Leases
 from keymint.engine.master import MasterKey
 from keymint.engine.ports import BybitKeys
-from keymint.engine.role_store import RoleStore, load_roles_file
+from keymint.engine.role_store import RolesFile, RoleStore, load_roles_file
+from keymint.engine.static_roles import StaticRoleStore, StaticRotator
 from keymint.engine.store import ENGINE_CONFIG, MASTER, data_of
 from keymint.errors import BadRequest
 from keymint.settings import Settings
@@ -86,10 +87,12 @@ class Backend:
     kv: KvStore
     authorizer: Authorizer
     roles: RoleStore
+    static_roles: StaticRoleStore
     master: MasterKey = field(init=False)
     issuer: Issuer = field(init=False)
     leases: Leases = field(init=False)
     idempotency: Idempotency = field(init=False)
+    static: StaticRotator = field(init=False)
     _bybit: BybitClient | None = field(default=None, init=False)
     _config: EngineConfig | None = field(default=None, init=False)
     _config_read_at: float = field(default=0.0, init=False)
@@ -99,10 +102,13 @@ class Backend:
         self.issuer = Issuer(self.kv, self.master, key_limit=self.settings.subaccount_key_limit)
         self.leases = Leases(self.kv, self.master)
         self.idempotency = Idempotency(self.kv)
+        self.static = StaticRotator(
+            self.kv, self.master, self.static_roles, key_limit=self.settings.subaccount_key_limit
+        )
 
     @classmethod
     async def start(cls, settings: Settings) -> Backend:
-        file_roles = load_roles_file(settings.roles_file) if settings.roles_file else {}
+        from_file = load_roles_file(settings.roles_file) if settings.roles_file else RolesFile()
         endpoint = VaultEndpoint(
             settings.vault_addr,
             tls=TlsOptions(
@@ -127,10 +133,16 @@ class Backend:
                 policy_prefix=settings.vault_policy_prefix,
                 cache_ttl_s=settings.authz_cache_ttl_s,
             ),
-            roles=RoleStore(kv, file_roles),
+            roles=RoleStore(kv, from_file.roles),
+            static_roles=StaticRoleStore(kv, from_file.static_roles),
         )
         await backend.engine_config()
-        log.info("backend_started", file_roles=sorted(file_roles), vault=settings.vault_addr)
+        log.info(
+            "backend_started",
+            file_roles=sorted(from_file.roles),
+            file_static_roles=sorted(from_file.static_roles),
+            vault=settings.vault_addr,
+        )
         return backend
 
     async def stop(self) -> None:

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     subaccount_key_limit: int = Field(
         default=20, ge=1, description="API keys a Bybit sub-account may hold (all owners)"
     )
+    static_rotation_interval_s: float = Field(
+        default=30.0, gt=0, description="how often due static-role rotations are looked for"
+    )
 
     reconcile_grace_s: float = Field(
         default=300.0,

@@ -55,6 +55,24 @@ async def authorize(
     return caller
 
 
+async def authorize_write(
+    request: Request,
+    backend: Backend,
+    path: str,
+    read: Callable[[], Awaitable[object]],
+    x_vault_token: str | None,
+    authorization: str | None,
+) -> Caller:
+    """Like Vault, creating needs `create` and changing needs `update` on `path`; `read`
+    raises NotFound when the record does not exist yet."""
+    capability: Capability = "update"
+    try:
+        await read()
+    except NotFound:
+        capability = "create"
+    return await authorize(request, backend, capability, path, x_vault_token, authorization)
+
+
 def require(
     capability: Capability, path: str | Callable[[dict[str, Any]], str]
 ) -> Callable[..., Awaitable[Caller]]:

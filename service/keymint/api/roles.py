@@ -11,20 +11,26 @@ from keymint.api.deps import (
     AuthorizationHeader,
     BackendDep,
     XVaultToken,
-    authorize,
+    authorize_write,
     require,
 )
 from keymint.api.envelope import ERRORS, VaultResponse, envelope
 from keymint.engine.leases import Caller
+from keymint.engine.role_store import RoleSource
 from keymint.engine.roles import Role
-from keymint.errors import NotFound
-from keymint.vault import Capability
 
 router = APIRouter(tags=["roles"])
 
 
 def role_data(role: Role, source: str) -> dict[str, Any]:
     return {**role.model_dump(exclude={"name"}), "name": role.name, "source": source}
+
+
+def listing(names: dict[str, RoleSource]) -> JSONResponse:
+    """Vault's LIST answer, with where each definition comes from."""
+    return envelope(
+        {"keys": list(names), "key_info": {n: {"source": s.value} for n, s in names.items()}}
+    )
 
 
 @router.get(
@@ -37,10 +43,7 @@ def role_data(role: Role, source: str) -> dict[str, Any]:
 async def list_roles(
     backend: BackendDep, _: Annotated[Caller, Depends(require("list", "roles"))]
 ) -> JSONResponse:
-    names = await backend.roles.names()
-    return envelope(
-        {"keys": list(names), "key_info": {n: {"source": s.value} for n, s in names.items()}}
-    )
+    return listing(await backend.roles.names())
 
 
 @router.get(
@@ -88,12 +91,14 @@ async def write_role(
     authorization: AuthorizationHeader = None,
 ) -> JSONResponse:
     """Like Vault, creating needs `create` and changing needs `update` on `roles/<name>`."""
-    capability: Capability = "update"
-    try:
-        await backend.roles.get(name)
-    except NotFound:
-        capability = "create"
-    await authorize(request, backend, capability, f"roles/{name}", x_vault_token, authorization)
+    await authorize_write(
+        request,
+        backend,
+        f"roles/{name}",
+        lambda: backend.roles.get(name),
+        x_vault_token,
+        authorization,
+    )
     role, _ = await backend.roles.put(name, body)
     return envelope(role_data(role, "api"))
 

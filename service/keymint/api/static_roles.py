@@ -1,0 +1,252 @@
+"""Static roles: CRUD, reading the current key, and rotating it now.
+
+Bots may also read the key straight from Vault at `<kv mount>/<prefix>/static-creds/<name>`
+(`current.api_key`, `current.api_secret`), e.g. with a Vault Agent template.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
+
+from keymint.api.deps import (
+    AuthorizationHeader,
+    BackendDep,
+    XVaultToken,
+    authorize_write,
+    require,
+)
+from keymint.api.envelope import ERRORS, VaultResponse, envelope, iso
+from keymint.api.roles import listing
+from keymint.engine.leases import Caller
+from keymint.engine.roles import StaticRole
+from keymint.engine.static_roles import StaticCreds
+from keymint.errors import Unavailable
+
+router = APIRouter(tags=["static-roles"])
+
+UPSTREAM: dict[int | str, dict[str, Any]] = {
+    502: ERRORS[400] | {"description": "Bybit refused or rate-limited"},
+    409: ERRORS[400] | {"description": "Another request rotated the role at the same time"},
+}
+
+
+class StaticCredsData(BaseModel):
+    api_key: str = Field(description="The Bybit API key (public id)")
+    api_secret: str = Field(
+        description="The Bybit API secret of the current key",
+        json_schema_extra={"format": "password", "x-sensitive": True},
+    )
+    subaccount_uid: int
+    permissions: dict[str, list[str]]
+    ips: list[str] = Field(description="The egress IPs the key is pinned to")
+    read_only: bool
+    last_rotated_at: str | None = Field(description="When the current key was made (RFC 3339)")
+    next_rotation_at: str = Field(description="When keymint replaces it (RFC 3339)")
+    ttl: int = Field(description="Seconds until the next rotation")
+    rotation_period: int = Field(description="Seconds between rotations")
+
+
+class RotatedData(BaseModel):
+    api_key: str = Field(description="The new current key; its secret is in static-creds only")
+    generation: int
+    last_rotated_at: str
+    next_rotation_at: str
+
+
+def rotation_status(state: StaticCreds) -> dict[str, Any]:
+    """The rotation's progress without any secret."""
+    previous = state.previous
+    return {
+        "generation": state.generation,
+        "api_key": state.current.api_key if state.current else None,
+        "previous_api_key": previous.api_key if previous else None,
+        "previous_deleted_after": iso(previous.delete_after) if previous else None,
+        "last_rotated_at": iso(state.last_rotated_at) if state.last_rotated_at else None,
+        "next_rotation_at": iso(state.next_rotation_at),
+        "failures": state.failures,
+        "last_error": state.last_error,
+    }
+
+
+def static_role_data(role: StaticRole, source: str, state: StaticCreds) -> dict[str, Any]:
+    return {
+        **role.model_dump(exclude={"name"}),
+        "name": role.name,
+        "source": source,
+        "rotation": rotation_status(state),
+    }
+
+
+@router.get(
+    "/v1/static-roles",
+    operation_id="static_roles_list",
+    summary="List static roles",
+    response_model=VaultResponse[dict[str, Any]],
+    responses=ERRORS,
+)
+async def list_static_roles(
+    backend: BackendDep, _: Annotated[Caller, Depends(require("list", "static-roles"))]
+) -> JSONResponse:
+    return listing(await backend.static_roles.names())
+
+
+@router.get(
+    "/v1/static-roles/{name}",
+    operation_id="static_roles_read",
+    summary="Read a static role and its rotation status",
+    response_model=VaultResponse[dict[str, Any]],
+    responses=ERRORS,
+)
+async def read_static_role(
+    name: str,
+    backend: BackendDep,
+    _: Annotated[Caller, Depends(require("read", "static-roles/{name}"))],
+) -> JSONResponse:
+    stored = await backend.static_roles.get(name)
+    state = await backend.static.state(name)
+    return envelope(static_role_data(stored.role, stored.source.value, state))
+
+
+@router.put(
+    "/v1/static-roles/{name}",
+    operation_id="static_roles_write",
+    summary="Create or update a static role",
+    response_model=VaultResponse[dict[str, Any]],
+    responses=ERRORS,
+)
+async def write_static_role(
+    name: str,
+    request: Request,
+    backend: BackendDep,
+    body: Annotated[
+        dict[str, Any],
+        Body(
+            openapi_examples={
+                "market-maker": {
+                    "value": {
+                        "subaccount_uid": 100002,
+                        "permissions": {"Spot": ["SpotTrade"]},
+                        "ips": ["203.0.113.7"],
+                        "rotation_period": "7d",
+                        "overlap": "1h",
+                    }
+                }
+            }
+        ),
+    ],
+    x_vault_token: XVaultToken = None,
+    authorization: AuthorizationHeader = None,
+) -> JSONResponse:
+    """Creating needs `create`, changing needs `update` on `static-roles/<name>`.
+
+    The first key is created here. If Bybit refuses, the role is still saved, the answer warns
+    that its key is pending, and keymint retries with backoff. A change to what the key is made
+    of (sub-account, permissions, IPs, read-only) replaces the key the same way.
+    """
+    await authorize_write(
+        request,
+        backend,
+        f"static-roles/{name}",
+        lambda: backend.static_roles.get(name),
+        x_vault_token,
+        authorization,
+    )
+    role, replaced = await backend.static_roles.put(name, body)
+    outcome = await backend.static.applied(role, replaced)
+    state = await backend.static.state(name)
+    warnings = []
+    if outcome is not None and outcome.error is not None:
+        pending = "its first key is pending" if state.current is None else "its key is unchanged"
+        warnings.append(
+            f"static role {name!r} is saved but {pending}: {outcome.error.message}; keymint "
+            f"retries at {iso(state.next_rotation_at)}"
+        )
+    return envelope(static_role_data(role, "api", state), warnings=warnings)
+
+
+@router.delete(
+    "/v1/static-roles/{name}",
+    operation_id="static_roles_delete",
+    summary="Delete a static role and its keys",
+    status_code=204,
+    responses={**ERRORS, **UPSTREAM},
+)
+async def delete_static_role(
+    name: str,
+    backend: BackendDep,
+    _: Annotated[Caller, Depends(require("delete", "static-roles/{name}"))],
+) -> Response:
+    """Deletes the keys at Bybit, then the records; if Bybit refuses, nothing is forgotten."""
+    await backend.static.delete(name)
+    return Response(status_code=204)
+
+
+@router.get(
+    "/v1/static-creds/{name}",
+    operation_id="static_creds_read",
+    summary="Read a static role's current key",
+    response_model=VaultResponse[StaticCredsData],
+    responses=ERRORS,
+)
+async def read_static_creds(
+    name: str,
+    backend: BackendDep,
+    _: Annotated[Caller, Depends(require("read", "static-creds/{name}"))],
+) -> JSONResponse:
+    """The current key with its secret (`Cache-Control: no-store`); read it again before `ttl`
+    runs out. The key it replaces keeps working for the role's `overlap`."""
+    role = (await backend.static_roles.get(name)).role
+    state = await backend.static.state(name)
+    now = backend.static.now()
+    if state.current is None:
+        raise Unavailable(
+            f"static role {name!r} has no key yet ({state.last_error or 'being created'}); "
+            f"keymint retries at {iso(state.next_rotation_at)}",
+            headers={"Retry-After": str(max(1, int(state.next_rotation_at - now)))},
+        )
+    current = state.current
+    data = StaticCredsData(
+        **current.model_dump(include={"api_key", "api_secret", "subaccount_uid"}),
+        **role.model_dump(include={"permissions", "ips", "read_only", "rotation_period"}),
+        last_rotated_at=iso(state.last_rotated_at) if state.last_rotated_at else None,
+        next_rotation_at=iso(state.next_rotation_at),
+        ttl=max(0, int(state.next_rotation_at - now)),
+    )
+    return envelope(data.model_dump(), no_store=True)
+
+
+@router.post(
+    "/v1/rotate-role/{name}",
+    operation_id="static_roles_rotate",
+    summary="Rotate a static role's key now",
+    response_model=VaultResponse[RotatedData],
+    responses={**ERRORS, **UPSTREAM},
+)
+async def rotate_role(
+    name: str,
+    backend: BackendDep,
+    _: Annotated[Caller, Depends(require("update", "rotate-role/{name}"))],
+) -> JSONResponse:
+    """A new key becomes current; the one it replaces keeps working for `overlap`. A key still
+    inside an earlier overlap is deleted first, so a role never holds more than two keys. If
+    Bybit refuses, the current key stays and the error is the answer."""
+    before = await backend.static.state(name)
+    outcome = await backend.static.rotate(name, reason="rotate-role")
+    state = await backend.static.state(name)
+    warnings = []
+    if before.previous is not None:
+        warnings.append(
+            f"the key {before.previous.api_key} was deleted before its overlap ended "
+            f"({iso(before.previous.delete_after)})"
+        )
+    data = RotatedData(
+        api_key=outcome.api_key or "",
+        generation=outcome.generation,
+        last_rotated_at=iso(state.last_rotated_at or backend.static.now()),
+        next_rotation_at=iso(state.next_rotation_at),
+    )
+    return envelope(data.model_dump(), warnings=warnings)

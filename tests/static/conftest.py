@@ -1,0 +1,73 @@
+"""Static-role fixtures: more keymint replicas in this process, on a stack's Vault prefix, whose
+rotator a test drives with its own clock (the scheduler would call `rotate_due`)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+
+from keymint.backend import Backend
+from keymint.settings import Settings
+from stackkit import BOT_IP, Stack
+
+Replica = Callable[[Stack], Awaitable[Backend]]
+
+
+def static_role(stack: Stack, **overrides: Any) -> dict[str, Any]:
+    return {
+        "subaccount_uid": int(stack.master.subaccounts[0]),
+        "permissions": {"Spot": ["SpotTrade"]},
+        "ips": [BOT_IP],
+        "rotation_period": "1h",
+        "overlap": "1s",
+        **overrides,
+    }
+
+
+def creds_record(stack: Stack, name: str) -> dict[str, Any]:
+    """The static-creds record as a bot reads it from Vault (what a Vault Agent template sees)."""
+    found = stack.vault.secrets.kv.v2.read_secret_version(
+        path=f"{stack.prefix}/static-creds/{name}", raise_on_deleted_version=True
+    )
+    record: dict[str, Any] = found["data"]["data"]
+    return record
+
+
+def ledger_keys(stack: Stack) -> set[str]:
+    """The slots keymint holds on the stack's first sub-account."""
+    uid = stack.master.subaccounts[0]
+    found = stack.vault.secrets.kv.v2.read_secret_version(
+        path=f"{stack.prefix}/subaccounts/{uid}", raise_on_deleted_version=True
+    )
+    return set(found["data"]["data"]["slots"])
+
+
+def api_keys_at_bybit(stack: Stack) -> set[str]:
+    return {k["apiKey"] for k in stack.keys_at_bybit()}
+
+
+@pytest.fixture
+async def replica() -> AsyncIterator[Replica]:
+    started: list[Backend] = []
+
+    async def start(stack: Stack) -> Backend:
+        settings = Settings(
+            _env_file=None,  # type: ignore[call-arg]
+            vault_addr=stack.vault.url,
+            vault_token=SecretStr(stack.vault.token),
+            vault_prefix=stack.prefix,
+            roles_file=stack.roles_file,
+            bybit_base_url=stack.sim.url,
+            bybit_rate_limit_scale=50.0,
+            scheduler_enabled=False,
+        )
+        backend = await Backend.start(settings)
+        started.append(backend)
+        return backend
+
+    yield start
+    for backend in started:
+        await backend.stop()
