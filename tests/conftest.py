@@ -59,6 +59,7 @@ def make_stack(openbao: ManagedProcess, sim: SimControl, tmp_path: Path) -> Iter
         vault: ManagedProcess | None = None,
         same_as: Stack | None = None,
         roles: Callable[[list[int]], dict[str, Any]] = example_roles,
+        subaccounts: int = 2,
         **overrides: Any,
     ) -> Stack:
         """A keymint on its own prefix and master, or (`same_as`) another replica of one."""
@@ -68,7 +69,7 @@ def make_stack(openbao: ManagedProcess, sim: SimControl, tmp_path: Path) -> Iter
             prefix, master, roles_file = same_as.prefix, same_as.master, same_as.roles_file
         else:
             prefix = "km-" + secrets.token_hex(4)
-            master = sim.seed(subaccounts=2, master_ips=[BOT_IP])
+            master = sim.seed(subaccounts=subaccounts, master_ips=[BOT_IP])
             roles_file = tmp_path / f"roles-{prefix}.yaml"
             roles_file.write_text(yaml.safe_dump(roles([int(s) for s in master.subaccounts])))
             root.secrets.kv.v2.create_or_update_secret(
@@ -79,32 +80,26 @@ def make_stack(openbao: ManagedProcess, sim: SimControl, tmp_path: Path) -> Iter
                     "master_uid": master.master_uid,
                 },
             )
-        env = {
-            "KEYMINT_VAULT_ADDR": bao.url,
-            "KEYMINT_VAULT_TOKEN": bao.extra["root_token"],
-            "KEYMINT_VAULT_PREFIX": prefix,
-            "KEYMINT_ROLES_FILE": str(roles_file),
-            "KEYMINT_BYBIT_BASE_URL": sim.url,
-            "KEYMINT_BYBIT_RATE_LIMIT_SCALE": "50",
-            "KEYMINT_AUTHZ_CACHE_TTL_S": "0",
-            **{f"KEYMINT_{k.upper()}": str(v) for k, v in overrides.items()},
+        fields: dict[str, Any] = {
+            "vault_addr": bao.url,
+            "vault_token": bao.extra["root_token"],
+            "vault_prefix": prefix,
+            "roles_file": str(roles_file),
+            "bybit_base_url": sim.url,
+            "bybit_rate_limit_scale": 50.0,
+            "authz_cache_ttl_s": 0.0,
+            **overrides,
         }
+        env = {f"KEYMINT_{k.upper()}": str(v) for k, v in fields.items()}
         settings = Settings(
             _env_file=None,  # type: ignore[call-arg]
-            vault_addr=bao.url,
-            vault_token=SecretStr(bao.extra["root_token"]),
-            vault_prefix=prefix,
-            roles_file=roles_file,
-            bybit_base_url=sim.url,
-            bybit_rate_limit_scale=50.0,
-            authz_cache_ttl_s=0.0,
-            **overrides,
+            **{**fields, "vault_token": SecretStr(fields["vault_token"])},
         )
         server = ServerThread(settings)
         servers.append(server)
         http = httpx.Client(base_url=server.url, timeout=30)
         clients.append(http)
-        sim.configure(rate_limit_scale=50.0)
+        sim.configure(rate_limit_scale=fields["bybit_rate_limit_scale"])
         return Stack(server.url, root, prefix, sim, master, http, roles_file, env, server)
 
     yield make

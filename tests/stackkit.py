@@ -125,3 +125,32 @@ def example_roles(subaccounts: list[int]) -> dict[str, Any]:
 
 
 MakeStack = Callable[..., Stack]
+
+
+def wait_for(condition: Callable[[], bool], timeout_s: float = 15.0) -> None:
+    """Poll a condition the background jobs will make true; fail after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.1)
+
+
+def roles_of(**roles: dict[str, Any]) -> Any:
+    """A roles-file builder for make_stack: each role gets the first `pool` sub-accounts."""
+
+    def build(subaccounts: list[int]) -> dict[str, Any]:
+        return {
+            "roles": {
+                name: {
+                    "subaccounts": subaccounts[: spec.pop("pool", len(subaccounts))],
+                    "permissions": {"Spot": ["SpotTrade"]},
+                    "ips": [BOT_IP],
+                    "ttl": "1h",
+                    "max_ttl": "2h",
+                    **spec,
+                }
+                for name, spec in roles.items()
+            }
+        }
+
+    return build

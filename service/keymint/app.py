@@ -9,7 +9,7 @@ import structlog
 from fastapi import FastAPI
 
 from keymint import __version__
-from keymint.api import config, creds, leases, reconcile, roles, static_roles, sys
+from keymint.api import config, creds, leases, reconcile, roles, static_roles, subaccounts, sys
 from keymint.api.errors import install_error_handlers
 from keymint.backend import Backend
 from keymint.engine.role_store import RolesFileError
@@ -41,6 +41,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for module in (sys, creds, leases, roles, static_roles, config, reconcile):
+    for module in (sys, creds, leases, roles, static_roles, config, reconcile, subaccounts):
         app.include_router(module.router)
     return app

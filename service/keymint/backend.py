@@ -13,16 +13,24 @@ from typing import Any
 import structlog
 from pydantic import SecretStr
 
-from keymint.bybit import BybitClient, resolve_base_url
+from keymint.bybit import ENDPOINT_RATES, BybitClient, resolve_base_url
+from keymint.engine.capacity import usage
 from keymint.engine.creds import Issuer
+from keymint.engine.expiry import ExpiryJob
 from keymint.engine.idempotency import Idempotency
-from keymint.engine.lease_ops import Leases
+from keymint.engine.leader import LeaderLock
+from keymint.engine.lease_ops import Leases, RevokeRetry
 from keymint.engine.master import MasterKey
 from keymint.engine.ports import BybitKeys
+from keymint.engine.provisioning import pool_of
+from keymint.engine.reconcile import Reconciler, definition_scope
 from keymint.engine.role_store import RolesFile, RoleStore, load_roles_file
+from keymint.engine.roles import Role
 from keymint.engine.static_roles import StaticRoleStore, StaticRotator
 from keymint.engine.store import ENGINE_CONFIG, MASTER, data_of
-from keymint.errors import BadRequest
+from keymint.engine.warm_pool import WarmPool
+from keymint.errors import BadRequest, KeymintError
+from keymint.scheduler import Job, Scheduler
 from keymint.settings import Settings
 from keymint.vault import (
     AppRoleAuth,
@@ -40,6 +48,7 @@ from keymint.vault import (
 
 log = structlog.get_logger(__name__)
 
+CREATE_RATE_PER_S = ENDPOINT_RATES["/v5/user/create-sub-api"]
 # How long a replica may keep using engine settings another replica changed.
 ENGINE_CONFIG_TTL_S = 10.0
 
@@ -93,17 +102,53 @@ class Backend:
     leases: Leases = field(init=False)
     idempotency: Idempotency = field(init=False)
     static: StaticRotator = field(init=False)
+    reconciler: Reconciler = field(init=False)
     _bybit: BybitClient | None = field(default=None, init=False)
     _config: EngineConfig | None = field(default=None, init=False)
     _config_read_at: float = field(default=0.0, init=False)
+    leader: LeaderLock = field(init=False)
+    expiry: ExpiryJob = field(init=False)
+    warm_pool: WarmPool = field(init=False)
+    scheduler: Scheduler | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.master = MasterKey(self.kv, self._bybit_for)
-        self.issuer = Issuer(self.kv, self.master, key_limit=self.settings.subaccount_key_limit)
-        self.leases = Leases(self.kv, self.master)
+        self.leases = Leases(
+            self.kv,
+            self.master,
+            retry=RevokeRetry(
+                max_attempts=self.settings.revoke_max_attempts,
+                base_s=self.settings.revoke_backoff_s,
+                irrevocable_every_s=self.settings.revoke_irrevocable_retry_s,
+            ),
+        )
+        self.leader = LeaderLock(
+            self.kv, self.settings.replica_id, lease_s=self.settings.leader_lease_s
+        )
+        self.expiry = ExpiryJob(self.kv, self.leases, still_leader=lambda: self.leader.is_leader)
+        self.issuer = Issuer(
+            self.kv,
+            self.master,
+            self.leases,
+            key_limit=self.settings.subaccount_key_limit,
+            create_rate_per_s=CREATE_RATE_PER_S * self.settings.bybit_rate_limit_scale,
+            max_queue_wait_s=self.settings.mint_queue_wait_s,
+        )
+        self.warm_pool = WarmPool(self.kv, self.issuer, still_leader=lambda: self.leader.is_leader)
+        self.issuer.warm_pool = self.warm_pool
         self.idempotency = Idempotency(self.kv)
         self.static = StaticRotator(
             self.kv, self.master, self.static_roles, key_limit=self.settings.subaccount_key_limit
+        )
+        self.reconciler = Reconciler(
+            self.kv,
+            self.master,
+            self.roles,
+            grace_s=self.settings.reconcile_grace_s,
+            drift_action=self.settings.reconcile_drift_action,
+            key_limit=self.settings.subaccount_key_limit,
+            leases=self.leases,
+            scope_sources=[definition_scope(self.static_roles, lambda role: [role.subaccount_uid])],
         )
 
     @classmethod
@@ -137,6 +182,10 @@ class Backend:
             static_roles=StaticRoleStore(kv, from_file.static_roles),
         )
         await backend.engine_config()
+        await backend.replay_intents()
+        if settings.scheduler_enabled:
+            backend.scheduler = Scheduler(backend.leader, backend.jobs())
+            backend.scheduler.start()
         log.info(
             "backend_started",
             file_roles=sorted(from_file.roles),
@@ -145,7 +194,53 @@ class Backend:
         )
         return backend
 
+    def jobs(self) -> list[Job]:
+        """What the leader runs, and how often."""
+        return [
+            Job("expiry", self.settings.expiry_interval_s, self.expiry.run),
+            Job("idempotency-purge", 300.0, self.idempotency.purge, jitter_s=30.0),
+            Job(
+                "static-rotation", self.settings.static_rotation_interval_s, self.static.rotate_due
+            ),
+            Job("warm-pool", self.settings.warm_pool_interval_s, self._refill_warm_pools),
+            Job(
+                "reconcile",
+                self.settings.reconcile_interval_s,
+                self._reconcile,
+                jitter_s=self.settings.reconcile_interval_s / 20,
+            ),
+        ]
+
+    async def _reconcile(self) -> object:
+        return await self.reconciler.run(dry_run=False)
+
+    async def _dynamic_roles(self) -> list[Role]:
+        return [(await self.roles.get(name)).role for name in await self.roles.names()]
+
+    async def _refill_warm_pools(self) -> int:
+        return await self.warm_pool.refill([r for r in await self._dynamic_roles() if r.warm_pool])
+
+    async def subaccount_usage(self) -> list[dict[str, Any]]:
+        pools: dict[int, list[str]] = {}
+        for role in await self._dynamic_roles():
+            for uid in await pool_of(self.kv, role):
+                pools.setdefault(uid, []).append(role.name)
+        return await usage(self.kv, pools, limit=self.settings.subaccount_key_limit)
+
+    async def replay_intents(self) -> None:
+        """Finish or roll back the mints a crash left half-done; never blocks start-up, since
+        reconciliation retries the same later."""
+        try:
+            report = await self.reconciler.replay_intents()
+        except Exception as exc:
+            error = exc.message if isinstance(exc, KeymintError) else type(exc).__name__
+            log.error("intent_replay_failed", error=error)
+            return
+        log.info("intents_replayed", **report.totals.model_dump())
+
     async def stop(self) -> None:
+        if self.scheduler is not None:
+            await self.scheduler.stop()
         if self._bybit is not None:
             await self._bybit.aclose()
         await self.session.stop()

@@ -37,14 +37,18 @@ class Conflict(KeymintError):
     status_code = 409
 
 
-class CapacityExhausted(KeymintError):
-    """Every sub-account of a role's pool is at its key limit."""
+class TooManyRequests(KeymintError):
+    """Refused for now; `Retry-After` says when trying again makes sense."""
 
     status_code = 429
 
     def __init__(self, message: str, *, retry_after_s: int) -> None:
         super().__init__(message, headers={"Retry-After": str(max(1, retry_after_s))})
         self.retry_after_s = retry_after_s
+
+
+class CapacityExhausted(TooManyRequests):
+    """Every sub-account of a role's pool is at its key limit."""
 
 
 class UpstreamError(KeymintError):

@@ -6,6 +6,8 @@ environment variable, so rotating it needs no restart.
 
 from __future__ import annotations
 
+import os
+import socket
 from pathlib import Path
 from typing import Literal
 
@@ -38,6 +40,29 @@ class Settings(BaseSettings):
     )
     static_rotation_interval_s: float = Field(
         default=30.0, gt=0, description="how often due static-role rotations are looked for"
+    )
+    mint_queue_wait_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="longest a mint may queue for Bybit's create rate limit before a 429",
+    )
+
+    scheduler_enabled: bool = Field(
+        default=True, description="run the background jobs (on the replica holding the lock)"
+    )
+    replica_id: str = Field(
+        default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}",
+        description="this replica's name in the leader lock",
+    )
+    leader_lease_s: float = Field(default=15.0, gt=0)
+    expiry_interval_s: float = Field(default=10.0, gt=0)
+    warm_pool_interval_s: float = Field(default=5.0, gt=0)
+    revoke_max_attempts: int = Field(
+        default=8, ge=1, description="failed revocations before a lease is irrevocable"
+    )
+    revoke_backoff_s: float = Field(default=5.0, gt=0)
+    revoke_irrevocable_retry_s: float = Field(
+        default=86400.0, gt=0, description="how often an irrevocable lease is retried"
     )
 
     reconcile_grace_s: float = Field(

@@ -2,19 +2,9 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-
-from stackkit import ADMIN_RULES, MakeStack, Stack
+from stackkit import ADMIN_RULES, MakeStack, Stack, wait_for
 
 FAST = {"expiry_interval_s": 0.3, "leader_lease_s": 1.5, "revoke_backoff_s": 0.2}
-
-
-def wait_for(condition: Callable[[], bool], timeout_s: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.1)
 
 
 def _leases(stack: Stack, token: str) -> dict[str, dict[str, object]]:

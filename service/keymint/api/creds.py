@@ -30,6 +30,12 @@ class CredsRequest(BaseModel):
         default=None,
         description="Answer with a single-use Vault wrapping token of this TTL instead of data",
     )
+    instance_id: str = Field(
+        default="",
+        max_length=128,
+        description="The bot instance (e.g. its pod name): with the role's "
+        "max_leases_per_caller, a restarting instance replaces its own old lease",
+    )
 
 
 class CredsData(BaseModel):
@@ -97,6 +103,9 @@ async def mint(
     x_vault_wrap_ttl: Annotated[
         str | None, Header(description="Wrap the answer, like Vault's header")
     ] = None,
+    x_keymint_instance: Annotated[
+        str | None, Header(description="The bot instance id (or `instance_id` in the body)")
+    ] = None,
 ) -> JSONResponse:
     """A fresh IP-pinned key on one of the role's sub-accounts, with a lease.
 
@@ -107,6 +116,10 @@ async def mint(
     wrap_ttl = _duration(x_vault_wrap_ttl or request.wrap_ttl, "wrap_ttl")
     stored = await backend.roles.get(role)
 
+    async def mint() -> Minted:
+        instance = x_keymint_instance or request.instance_id
+        return await backend.issuer.mint(stored.role, caller=caller, ttl=ttl, instance_id=instance)
+
     answer: dict[str, Any] | None = None
     if idempotency_key is not None:
         who = caller.entity_id or caller.accessor
@@ -114,13 +127,13 @@ async def mint(
         answer, version = await backend.idempotency.begin(digest)
         if answer is None:
             try:
-                answer = _answer(await backend.issuer.mint(stored.role, caller=caller, ttl=ttl))
+                answer = _answer(await mint())
             except BaseException:
                 await backend.idempotency.abandon(digest, version)
                 raise
             await backend.idempotency.finish(digest, version, answer)
     else:
-        answer = _answer(await backend.issuer.mint(stored.role, caller=caller, ttl=ttl))
+        answer = _answer(await mint())
 
     if wrap_ttl:
         # The lease travels inside the wrapped payload so the bot can renew after unwrapping.

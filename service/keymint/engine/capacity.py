@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -109,3 +110,41 @@ async def pool_exhausted(
         f"holds its limit of {limit} keys",
         retry_after_s=retry_after,
     )
+
+
+async def rekind_slot(kv: KV, sub_uid: int, key: str, kind: SlotKind) -> None:
+    """A pooled key becomes a lease's: the slot changes owner kind and its intent time restarts,
+    so reconciliation's grace covers the moment before the lease record exists."""
+
+    async def attempt() -> None:
+        ledger, version = await read_ledger(kv, sub_uid)
+        slot = ledger.slots.get(key)
+        if slot is None:
+            return
+        ledger.slots[key] = slot.model_copy(update={"kind": kind, "reserved_at": time.time()})
+        await kv.write(ledger_path(sub_uid), ledger.model_dump(mode="json"), cas=version)
+
+    await with_cas_retry(attempt, what=f"handing over a pooled key on sub-account {sub_uid}")
+
+
+async def usage(kv: KV, pools: dict[int, list[str]], *, limit: int) -> list[dict[str, Any]]:
+    """Per sub-account (every pool member and every ledger): used against the limit."""
+    uids = set(pools) | {int(n) for n in await kv.list("subaccounts/") if n.isdigit()}
+    report = []
+    for uid in sorted(uids):
+        ledger, _ = await read_ledger(kv, uid)
+        by_kind = {kind.value: 0 for kind in SlotKind}
+        for slot in ledger.slots.values():
+            by_kind[slot.kind.value] += 1
+        report.append(
+            {
+                "subaccount_uid": uid,
+                "limit": limit,
+                "used": len(ledger.slots) + ledger.external_keys,
+                "keymint_keys": len(ledger.slots),
+                "keymint_keys_by_kind": by_kind,
+                "foreign_keys": ledger.external_keys,
+                "roles": sorted(pools.get(uid, [])),
+            }
+        )
+    return report

@@ -10,6 +10,7 @@ import structlog
 
 from keymint.bybit.errors import BybitError
 from keymint.engine.capacity import release_slot
+from keymint.engine.deletion import delete_and_confirm
 from keymint.engine.durations import format_duration
 from keymint.engine.leases import Lease, LeaseState, lease_id, split_lease_id
 from keymint.engine.master import MasterKey
@@ -140,7 +141,7 @@ class Leases:
             version = await write_lease(self._kv, lease, cas=version)
             try:
                 await self._delete_at_bybit(lease)
-            except (BybitError, BadRequest) as exc:
+            except BybitError as exc:
                 return await self._failed(lease, version, exc, now)
         await self._kv.delete(lease_path(lease.role, lease.key), cas=version)
         await release_slot(self._kv, lease.subaccount_uid, lease.key)
@@ -158,11 +159,7 @@ class Leases:
         return Revocation(lease=lease, revoked=True)
 
     async def _delete_at_bybit(self, lease: Lease) -> None:
-        bybit = await self._master.client()
-        await bybit.delete_sub_api_key(lease.api_key)
-        remaining = await bybit.list_sub_api_keys(lease.subaccount_uid)
-        if any(k.api_key == lease.api_key for k in remaining):
-            raise BadRequest("Bybit still lists the key after deleting it")
+        await delete_and_confirm(await self._master.client(), lease.api_key, lease.subaccount_uid)
 
     async def _failed(self, lease: Lease, version: int, exc: Exception, now: float) -> Revocation:
         attempts = lease.revoke_attempts + 1

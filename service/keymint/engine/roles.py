@@ -101,6 +101,25 @@ class Role(KeyTemplate):
     )
     ttl: Seconds = Field(default=3600, description="Default lease TTL in seconds")
     max_ttl: Seconds = Field(default=86400, description="Maximum lease lifetime in seconds")
+    max_leases_per_caller: int | None = Field(
+        default=None,
+        ge=1,
+        description="Live leases one caller (and instance id) may hold; a mint over the cap "
+        "revokes that caller's oldest lease, so restarting bots do not eat the key limit",
+    )
+    warm_pool: int = Field(
+        default=0,
+        ge=0,
+        le=1000,
+        description="Keys created ahead and handed out at once, refilled within Bybit's "
+        "create rate; they count against capacity",
+    )
+    auto_provision_max: int = Field(
+        default=0,
+        ge=0,
+        description="When every sub-account is full, create sub-accounts until the pool has "
+        "this many (0: never)",
+    )
 
     @field_validator("subaccounts")
     @classmethod

@@ -30,6 +30,7 @@ from pydantic import BaseModel, Field
 
 from keymint.bybit.errors import BybitError, CreateOutcome, CreateOutcomeLost, KeyCapError
 from keymint.engine.capacity import Slot, SlotKind, mark_full, release_slot, reserve_slot
+from keymint.engine.deletion import delete_and_confirm
 from keymint.engine.leases import new_lease_key
 from keymint.engine.master import MasterKey
 from keymint.engine.ports import KV
@@ -364,10 +365,10 @@ class StaticRotator:
         return self._emit(RotationOutcome(name, done, generation, previous.api_key, error), reason)
 
     async def _delete_at_bybit(self, key: StaticKey, *, doing: str) -> None:
-        """A key already gone counts as deleted (the client treats Bybit's answer so)."""
+        """Deleted and confirmed gone; a key another replica deleted first counts as deleted."""
         bybit = await self._master.client()
         try:
-            await bybit.delete_sub_api_key(key.api_key)
+            await delete_and_confirm(bybit, key.api_key, key.subaccount_uid)
         except BybitError as exc:
             raise translate(exc, doing=doing) from None
 

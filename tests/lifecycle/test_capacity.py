@@ -1,0 +1,124 @@
+"""Bybit's key limit per sub-account: pools, refusals with Retry-After, auto-provisioning,
+several replicas at once, and bots that restart."""
+
+from __future__ import annotations
+
+import concurrent.futures
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from keymint.devstack import start_keymint
+from stackkit import ADMIN_RULES, MakeStack, Stack, roles_of
+
+
+def per_subaccount(stack: Stack) -> Counter[str]:
+    return Counter(k["uid"] for k in stack.keys_at_bybit())
+
+
+def mint(stack: Stack, token: str, role: str, **body: Any) -> httpx.Response:
+    return stack.call("POST", f"/v1/creds/{role}", token, json=body)
+
+
+def test_the_21st_key_on_a_full_subaccount_is_a_429(make_stack: MakeStack) -> None:
+    stack = make_stack(roles=roles_of(solo={"pool": 1}))
+    admin = stack.token(ADMIN_RULES)
+    for _ in range(20):
+        assert mint(stack, admin, "solo").status_code == 200
+    refused = mint(stack, admin, "solo")
+    assert refused.status_code == 429
+    assert 3500 <= int(refused.headers["Retry-After"]) <= 3601
+    message = refused.json()["errors"][0]
+    assert "role 'solo'" in message and stack.master.subaccounts[0] in message
+    assert per_subaccount(stack) == {stack.master.subaccounts[0]: 20}
+    usage = stack.call("GET", "/v1/subaccounts", admin).json()["data"]["key_info"]
+    assert usage[stack.master.subaccounts[0]]["used"] == 20
+    assert usage[stack.master.subaccounts[0]]["roles"] == ["solo"]
+
+
+def test_a_pool_spreads_keys_over_its_subaccounts(make_stack: MakeStack) -> None:
+    stack = make_stack(subaccounts=3, roles=roles_of(fleet={}))
+    admin = stack.token(ADMIN_RULES)
+    for _ in range(6):
+        assert mint(stack, admin, "fleet").status_code == 200
+    assert sorted(per_subaccount(stack).values()) == [2, 2, 2]
+
+
+def test_a_refusal_at_bybits_cap_moves_to_the_next_subaccount(make_stack: MakeStack) -> None:
+    # Bybit's own count (foreign keys included) is lower than keymint's configured limit.
+    stack = make_stack(roles=roles_of(fleet={}))
+    stack.sim.configure(max_keys_per_subaccount=3)
+    admin = stack.token(ADMIN_RULES)
+    for _ in range(6):
+        assert mint(stack, admin, "fleet").status_code == 200
+    assert sorted(per_subaccount(stack).values()) == [3, 3]
+    assert mint(stack, admin, "fleet").status_code == 429
+
+
+def test_auto_provisioning_grows_a_full_pool_up_to_its_maximum(make_stack: MakeStack) -> None:
+    stack = make_stack(
+        subaccount_key_limit=2, roles=roles_of(grow={"pool": 1, "auto_provision_max": 2})
+    )
+    admin = stack.token(ADMIN_RULES)
+    subs_before = {a["uid"] for a in stack.sim.state()["accounts"]}
+    for _ in range(4):
+        assert mint(stack, admin, "grow").status_code == 200
+    new_subs = {a["uid"] for a in stack.sim.state()["accounts"]} - subs_before
+    assert len(new_subs) == 1
+    assert per_subaccount(stack) == {stack.master.subaccounts[0]: 2, new_subs.pop(): 2}
+    assert mint(stack, admin, "grow").status_code == 429
+
+
+def test_two_replicas_minting_at_once_never_pass_the_limit(
+    make_stack: MakeStack, tmp_path: Path
+) -> None:
+    stack = make_stack(roles=roles_of(solo={"pool": 1}))
+    admin = stack.token(ADMIN_RULES)
+    other = start_keymint(tmp_path, env={**stack.env, "KEYMINT_REPLICA_ID": "other"})
+    try:
+        urls = [stack.url, other.url] * 15
+
+        def one(url: str) -> int:
+            return httpx.post(
+                f"{url}/v1/creds/solo", headers={"X-Vault-Token": admin}, timeout=60
+            ).status_code
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=30) as pool:
+            statuses = Counter(pool.map(one, urls))
+    finally:
+        other.stop()
+    assert statuses == {200: 20, 429: 10}
+    assert per_subaccount(stack) == {stack.master.subaccounts[0]: 20}
+
+
+def test_a_restarting_bot_replaces_its_own_lease(make_stack: MakeStack) -> None:
+    stack = make_stack(roles=roles_of(capped={"max_leases_per_caller": 1}))
+    bot = stack.token('path "keymint/creds/capped" { capabilities = ["update"] }')
+    first = mint(stack, bot, "capped", instance_id="pod-a").json()
+    second = stack.call(
+        "POST", "/v1/creds/capped", bot, headers={"X-Keymint-Instance": "pod-a"}
+    ).json()
+    other_pod = mint(stack, bot, "capped", instance_id="pod-b").json()
+    live = {k["apiKey"] for k in stack.keys_at_bybit()}
+    assert live == {second["data"]["api_key"], other_pod["data"]["api_key"]}
+    assert first["data"]["api_key"] not in live
+
+
+def test_mints_beyond_the_queue_wait_get_a_429(make_stack: MakeStack) -> None:
+    stack = make_stack(bybit_rate_limit_scale=1.0, mint_queue_wait_s=1.0, roles=roles_of(fleet={}))
+    admin = stack.token(ADMIN_RULES)
+
+    def one(_: int) -> httpx.Response:
+        return mint(stack, admin, "fleet")
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=6) as pool:
+        answers = list(pool.map(one, range(6)))
+    statuses = Counter(a.status_code for a in answers)
+    assert statuses[200] >= 2 and statuses[429] >= 1, statuses
+    assert statuses[200] + statuses[429] == 6
+    refused = next(a for a in answers if a.status_code == 429)
+    assert int(refused.headers["Retry-After"]) >= 1
+    assert "per second" in refused.json()["errors"][0]
+    assert len(stack.keys_at_bybit()) == statuses[200]
