@@ -137,9 +137,7 @@ class Backend:
         self.warm_pool = WarmPool(self.kv, self.issuer, still_leader=lambda: self.leader.is_leader)
         self.issuer.warm_pool = self.warm_pool
         self.idempotency = Idempotency(self.kv)
-        self.static = StaticRotator(
-            self.kv, self.master, self.static_roles, key_limit=self.settings.subaccount_key_limit
-        )
+        self.static = StaticRotator(self.kv, self.master, self.static_roles, self.issuer)
         self.reconciler = Reconciler(
             self.kv,
             self.master,

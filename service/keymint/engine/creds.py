@@ -27,7 +27,7 @@ from keymint.engine.leases import Caller, Lease, LeaseState, new_lease_key
 from keymint.engine.master import MasterKey
 from keymint.engine.ports import KV, BybitKeys
 from keymint.engine.provisioning import pool_of, provision
-from keymint.engine.roles import Role
+from keymint.engine.roles import KeyTemplate, Role
 from keymint.engine.store import list_lease_keys, read_lease, write_lease
 from keymint.engine.upstream import translate
 from keymint.errors import (
@@ -105,7 +105,7 @@ class Issuer:
         pooled = None
         if role.warm_pool and self.warm_pool is not None:
             pooled = await self.warm_pool.take(role)
-        new = pooled or await self.create_key(role, kind=SlotKind.LEASE)
+        new = pooled or await self.create_key(role, kind=SlotKind.LEASE, grow=role)
         issued = self._clock()
         lease = Lease(
             key=new.key,
@@ -142,25 +142,43 @@ class Issuer:
         )
         return Minted(lease=lease, secret=new.created.secret)
 
-    async def create_key(self, role: Role, *, kind: SlotKind) -> NewKey:
+    async def create_key(
+        self,
+        role: KeyTemplate,
+        *,
+        kind: SlotKind,
+        pool: list[int] | None = None,
+        grow: Role | None = None,
+    ) -> NewKey:
         """Reserve a slot (the write-ahead intent), then create the key at Bybit.
 
         A key exists at Bybit only while a slot naming its note exists in Vault, so a crash at
         any point leaves something the start-up replay or reconciliation can find and delete.
+        The key goes to the sub-account of `pool` (or of the dynamic role `grow`'s pool, which
+        auto-provisioning may extend) with the most room.
         """
         bybit = await self._master.client()
         key = new_lease_key()
         note = f"{role.note_prefix}:{key}"
         slot = Slot(role=role.name, note=note, reserved_at=self._clock(), kind=kind)
         full: list[int] = []
+
+        async def candidates() -> list[int]:
+            members = pool if grow is None else await pool_of(self._kv, grow)
+            return [uid for uid in members or [] if uid not in full]
+
         while True:
-            pool = [uid for uid in await pool_of(self._kv, role) if uid not in full]
             try:
                 sub_uid = await reserve_slot(
-                    self._kv, pool, key=key, slot=slot, limit=self._key_limit, role=role.name
+                    self._kv,
+                    await candidates(),
+                    key=key,
+                    slot=slot,
+                    limit=self._key_limit,
+                    role=role.name,
                 )
             except CapacityExhausted:
-                if await provision(self._kv, bybit, role) is None:
+                if grow is None or await provision(self._kv, bybit, grow) is None:
                     raise
                 continue
             try:
@@ -170,7 +188,7 @@ class Issuer:
                 await mark_full(self._kv, sub_uid, limit=self._key_limit)
                 await release_slot(self._kv, sub_uid, key)
                 full.append(sub_uid)
-                if not [uid for uid in await pool_of(self._kv, role) if uid not in full]:
+                if not await candidates():
                     raise await pool_exhausted(
                         self._kv, full, limit=self._key_limit, role=role.name
                     ) from None
@@ -184,7 +202,7 @@ class Issuer:
             return NewKey(key=key, note=note, subaccount_uid=sub_uid, created=created)
 
     async def _paced_create(
-        self, bybit: BybitKeys, role: Role, sub_uid: int, note: str
+        self, bybit: BybitKeys, role: KeyTemplate, sub_uid: int, note: str
     ) -> CreatedApiKey:
         """Bybit creates one key per second per master: queue fairly behind that, but refuse
         with a Retry-After rather than make a caller wait longer than configured."""

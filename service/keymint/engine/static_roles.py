@@ -28,10 +28,10 @@ from enum import StrEnum
 import structlog
 from pydantic import BaseModel, Field
 
-from keymint.bybit.errors import BybitError, CreateOutcome, CreateOutcomeLost, KeyCapError
-from keymint.engine.capacity import Slot, SlotKind, mark_full, release_slot, reserve_slot
+from keymint.bybit.errors import BybitError
+from keymint.engine.capacity import SlotKind, release_slot
+from keymint.engine.creds import Issuer
 from keymint.engine.deletion import delete_and_confirm
-from keymint.engine.leases import new_lease_key
 from keymint.engine.master import MasterKey
 from keymint.engine.ports import KV
 from keymint.engine.role_store import DefinitionStore
@@ -111,14 +111,6 @@ def _key_shape(role: StaticRole) -> dict[str, object]:
     return role.model_dump(include={"subaccount_uid", "permissions", "ips", "read_only"})
 
 
-def _may_exist(exc: BybitError) -> bool:
-    """Whether a failed create may have left a key whose secret nobody has."""
-    return isinstance(exc, CreateOutcomeLost) and exc.outcome in (
-        CreateOutcome.ORPHANED,
-        CreateOutcome.UNKNOWN,
-    )
-
-
 class StaticRotator:
     """Rotates static roles' keys. `counts` and `on_outcome` are the hooks for metrics."""
 
@@ -127,8 +119,8 @@ class StaticRotator:
         kv: KV,
         master: MasterKey,
         roles: StaticRoleStore,
+        issuer: Issuer,
         *,
-        key_limit: int,
         clock: Callable[[], float] = time.time,
         on_outcome: Callable[[RotationOutcome], None] | None = None,
     ) -> None:
@@ -136,7 +128,7 @@ class StaticRotator:
         self.counts: Counter[Outcome] = Counter()
         self._kv = kv
         self._master = master
-        self._key_limit = key_limit
+        self._issuer = issuer
         self._clock = clock
         self._on_outcome = on_outcome
 
@@ -280,39 +272,14 @@ class StaticRotator:
         return self._emit(outcome, reason)
 
     async def _create(self, role: StaticRole, now: float) -> StaticKey:
-        bybit = await self._master.client()
-        key = new_lease_key()
-        note = f"{role.note_prefix}:{key}"
-        sub_uid = await reserve_slot(
-            self._kv,
-            [role.subaccount_uid],
-            key=key,
-            slot=Slot(role=role.name, note=note, reserved_at=now, kind=SlotKind.STATIC),
-            limit=self._key_limit,
-            role=role.name,
-        )
-        try:
-            created = await bybit.create_sub_api_key(
-                sub_uid,
-                note=note,
-                permissions=role.permissions,
-                read_only=role.read_only,
-                ips=role.ips,
-            )
-        except BybitError as exc:
-            if isinstance(exc, KeyCapError):
-                await mark_full(self._kv, sub_uid, limit=self._key_limit)
-            # A key that may exist keeps its slot: reconciliation finds it by the note.
-            if not _may_exist(exc):
-                await release_slot(self._kv, sub_uid, key)
-            raise translate(exc, doing=f"creating a key for static role {role.name!r}") from None
+        new = await self._issuer.create_key(role, kind=SlotKind.STATIC, pool=[role.subaccount_uid])
         return StaticKey(
-            key=key,
-            api_key=created.api_key,
-            api_secret=created.secret.get_secret_value(),
-            subaccount_uid=sub_uid,
+            key=new.key,
+            api_key=new.created.api_key,
+            api_secret=new.created.secret.get_secret_value(),
+            subaccount_uid=new.subaccount_uid,
             created_at=now,
-            note=note,
+            note=new.note,
         )
 
     async def _failed(

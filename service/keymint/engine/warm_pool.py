@@ -110,7 +110,7 @@ class WarmPool:
                 if not self._still_leader():
                     return created
                 try:
-                    new = await self._issuer.create_key(role, kind=SlotKind.POOL)
+                    new = await self._issuer.create_key(role, kind=SlotKind.POOL, grow=role)
                 except KeymintError as exc:
                     log.warning("warm_pool_refill_failed", role=role.name, error=exc.message)
                     break
