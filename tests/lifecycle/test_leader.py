@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 from keymint.devstack import start_keymint
 from stackkit import ADMIN_RULES, MakeStack, Stack, wait_for
@@ -60,3 +61,43 @@ def test_jobs_run_once_and_fail_over(make_stack: MakeStack, tmp_path: Path) -> N
     finally:
         first.stop()
     assert "leader_elected" in second.log_path.read_text()
+
+
+def static_only(subaccounts: list[int]) -> dict[str, Any]:
+    return {
+        "static_roles": {
+            "mm": {
+                "subaccount_uid": subaccounts[0],
+                "permissions": {"Spot": ["SpotTrade"]},
+                "ips": ["127.0.0.1"],
+                "rotation_period": "2s",
+                "overlap": "1s",
+            }
+        }
+    }
+
+
+def test_two_replicas_rotate_a_static_role_once_per_period(
+    make_stack: MakeStack, tmp_path: Path
+) -> None:
+    stack = make_stack(scheduler_enabled=False, roles=static_only)
+    replica = {**stack.env, **REPLICA, "KEYMINT_STATIC_ROTATION_INTERVAL_S": "0.3"}
+    processes = [
+        start_keymint(tmp_path / name, env={**replica, "KEYMINT_REPLICA_ID": name})
+        for name in ("a", "b")
+    ]
+    try:
+        time.sleep(8)  # about four rotation periods
+    finally:
+        for process in processes:
+            process.stop()
+    found = stack.vault.secrets.kv.v2.read_secret_version(
+        path=f"{stack.prefix}/static-creds/mm", raise_on_deleted_version=True
+    )["data"]["data"]
+    creates = [r for r in stack.sim.requests("/v5/user/create-sub-api") if r["retCode"] == 0]
+    deletes = [r for r in stack.sim.requests("/v5/user/delete-sub-api") if r["retCode"] == 0]
+    # One create per generation and one delete per replaced key: nothing done twice.
+    assert found["generation"] >= 3
+    assert len(creates) == found["generation"]
+    assert len(deletes) == len(creates) - len(stack.keys_at_bybit())
+    assert len(stack.keys_at_bybit()) <= 2
