@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from keymint import __version__
 from keymint.api import config, creds, leases, reconcile, roles, static_roles, subaccounts, sys
 from keymint.api.errors import install_error_handlers
+from keymint.api.middleware import RequestContext
 from keymint.backend import Backend
 from keymint.engine.role_store import RolesFileError
 from keymint.errors import KeymintError
@@ -41,6 +42,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    app.add_middleware(RequestContext)
     for module in (sys, creds, leases, roles, static_roles, config, reconcile, subaccounts):
         app.include_router(module.router)
     return app

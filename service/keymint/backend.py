@@ -30,6 +30,8 @@ from keymint.engine.static_roles import StaticRoleStore, StaticRotator
 from keymint.engine.store import ENGINE_CONFIG, MASTER, data_of
 from keymint.engine.warm_pool import WarmPool
 from keymint.errors import BadRequest, KeymintError
+from keymint.observability import hooks
+from keymint.observability.state import StateGauges
 from keymint.scheduler import Job, Scheduler
 from keymint.settings import Settings
 from keymint.vault import (
@@ -137,7 +139,9 @@ class Backend:
         self.warm_pool = WarmPool(self.kv, self.issuer, still_leader=lambda: self.leader.is_leader)
         self.issuer.warm_pool = self.warm_pool
         self.idempotency = Idempotency(self.kv)
-        self.static = StaticRotator(self.kv, self.master, self.static_roles, self.issuer)
+        self.static = StaticRotator(
+            self.kv, self.master, self.static_roles, self.issuer, on_outcome=hooks.rotation
+        )
         self.reconciler = Reconciler(
             self.kv,
             self.master,
@@ -147,6 +151,7 @@ class Backend:
             key_limit=self.settings.subaccount_key_limit,
             leases=self.leases,
             scope_sources=[definition_scope(self.static_roles, lambda role: [role.subaccount_uid])],
+            on_report=hooks.reconciliation,
         )
 
     @classmethod
@@ -163,9 +168,14 @@ class Backend:
             timeout_s=settings.vault_timeout_s,
             namespace=settings.vault_namespace,
         )
-        session = VaultSession(endpoint, login_method(settings))
+        session = VaultSession(endpoint, login_method(settings), hook=hooks.vault_operation)
         await session.start()
-        kv = KvStore(session.client, mount=settings.vault_kv_mount, prefix=settings.vault_prefix)
+        kv = KvStore(
+            session.client,
+            mount=settings.vault_kv_mount,
+            prefix=settings.vault_prefix,
+            hook=hooks.vault_operation,
+        )
         backend = cls(
             settings=settings,
             endpoint=endpoint,
@@ -173,6 +183,7 @@ class Backend:
             kv=kv,
             authorizer=Authorizer(
                 endpoint,
+                hook=hooks.vault_operation,
                 policy_prefix=settings.vault_policy_prefix,
                 cache_ttl_s=settings.authz_cache_ttl_s,
             ),
@@ -193,8 +204,14 @@ class Backend:
         return backend
 
     def jobs(self) -> list[Job]:
-        """What the leader runs, and how often."""
+        """What the leader runs, and how often; the gauges are refreshed on every replica."""
         return [
+            Job(
+                "metrics-state",
+                self.settings.metrics_refresh_s,
+                StateGauges(self).refresh,
+                leader_only=False,
+            ),
             Job("expiry", self.settings.expiry_interval_s, self.expiry.run),
             Job("idempotency-purge", 300.0, self.idempotency.purge, jitter_s=30.0),
             Job(
@@ -256,6 +273,7 @@ class Backend:
                 timeout_s=self.settings.bybit_timeout_s,
                 rate_limit_scale=self.settings.bybit_rate_limit_scale,
                 key_cap_ret_codes=self.settings.bybit_key_cap_ret_codes,
+                on_request=hooks.bybit_request,
             )
         else:
             self._bybit.set_credentials(api_key, api_secret)

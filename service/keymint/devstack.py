@@ -347,3 +347,39 @@ def _wait_for_signal(procs: list[ManagedProcess]) -> None:
             if mp.proc.poll() is not None:
                 raise StackError(f"{mp.name} exited:\n{mp.log_tail()}")
         time.sleep(0.5)
+
+
+def start_prometheus(
+    log_dir: Path, *, targets: list[str], scrape_interval_s: float = 1.0, port: int | None = None
+) -> ManagedProcess:
+    """Debian's `prometheus` scraping keymint's `/metrics` at `targets` (host:port), job
+    `keymint`; `make deps-system` installs it."""
+    binary = shutil.which("prometheus")
+    if binary is None:
+        raise StackError("prometheus is not installed: run `make deps-system`")
+    port = port or free_port()
+    config = log_dir / "prometheus.yml"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "global": {"scrape_interval": f"{scrape_interval_s}s"},
+                "scrape_configs": [
+                    {"job_name": "keymint", "static_configs": [{"targets": targets}]}
+                ],
+            }
+        )
+    )
+    mp = _spawn(
+        "prometheus",
+        [
+            binary,
+            f"--config.file={config}",
+            f"--storage.tsdb.path={log_dir / 'prometheus-data'}",
+            f"--web.listen-address={LOOPBACK}:{port}",
+        ],
+        f"http://{LOOPBACK}:{port}",
+        log_dir,
+    )
+    wait_until_ready(mp, "/-/ready")
+    return mp

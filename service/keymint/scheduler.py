@@ -29,6 +29,8 @@ class Job:
     # Jitter spreads replicas and jobs; a missed run within the grace still runs once.
     jitter_s: float = 1.0
     misfire_grace_s: float = 300.0
+    # Jobs that act on Vault or Bybit run on the leader only; read-only ones run everywhere.
+    leader_only: bool = True
 
 
 class Scheduler:
@@ -66,7 +68,7 @@ class Scheduler:
 
     def _guarded(self, job: Job) -> JobFn:
         async def run() -> None:
-            if not self.leader.is_leader:
+            if job.leader_only and not self.leader.is_leader:
                 return
             try:
                 await job.run()

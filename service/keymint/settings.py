@@ -55,6 +55,12 @@ class Settings(BaseSettings):
         description="this replica's name in the leader lock",
     )
     leader_lease_s: float = Field(default=15.0, gt=0)
+    metrics_refresh_s: float = Field(
+        default=15.0, gt=0, description="how often every replica recomputes the state gauges"
+    )
+    master_key_check_s: float = Field(
+        default=300.0, gt=0, description="how often the master key's expiry is read from Bybit"
+    )
     expiry_interval_s: float = Field(default=10.0, gt=0)
     warm_pool_interval_s: float = Field(default=5.0, gt=0)
     revoke_max_attempts: int = Field(

@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from keymint.api.deps import BackendDep
 from keymint.api.envelope import ERRORS
 from keymint.errors import Unavailable
+from keymint.observability import metrics
 
 router = APIRouter(tags=["sys"])
+
+
+@router.get(
+    "/metrics",
+    operation_id="sys_metrics",
+    summary="Prometheus metrics",
+    response_class=PlainTextResponse,
+)
+async def prometheus_metrics() -> Response:
+    """The Prometheus text format. Never a key id, lease id or secret as a label."""
+    return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
 
 @router.get("/healthz", operation_id="sys_healthz", summary="Liveness")

@@ -37,6 +37,7 @@ from keymint.errors import (
     TooManyRequests,
     Unavailable,
 )
+from keymint.observability import metrics
 
 log = structlog.get_logger(__name__)
 
@@ -100,6 +101,18 @@ class Issuer:
         self, role: Role, *, caller: Caller, ttl: int | None = None, instance_id: str = ""
     ) -> Minted:
         """A leased key: from the role's warm pool when it has one ready, else created now."""
+        try:
+            minted, warm = await self._mint(role, caller, ttl, instance_id)
+        except KeymintError as exc:
+            outcome = "refused" if exc.status_code < 500 else "failed"
+            metrics.MINTS.labels(role.name, outcome).inc()
+            raise
+        metrics.MINTS.labels(role.name, "warm" if warm else "issued").inc()
+        return minted
+
+    async def _mint(
+        self, role: Role, caller: Caller, ttl: int | None, instance_id: str
+    ) -> tuple[Minted, bool]:
         lease_ttl = self.lease_ttl(role, ttl)
         await self._enforce_caller_cap(role, caller, instance_id)
         pooled = None
@@ -140,7 +153,7 @@ class Issuer:
             warm=pooled is not None,
             outcome="issued",
         )
-        return Minted(lease=lease, secret=new.created.secret)
+        return Minted(lease=lease, secret=new.created.secret), pooled is not None
 
     async def create_key(
         self,

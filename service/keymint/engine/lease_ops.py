@@ -23,6 +23,7 @@ from keymint.engine.store import (
     write_lease,
 )
 from keymint.errors import BadRequest, NotFound
+from keymint.observability import metrics
 
 log = structlog.get_logger(__name__)
 
@@ -116,6 +117,17 @@ class Leases:
                 )
             renewed = lease.model_copy(update={"expires_at": expires, "last_renewed_at": now})
             await write_lease(self._kv, renewed, cas=version)
+            log.info(
+                "lease_renewed",
+                audit=True,
+                lease_id=lid,
+                role=lease.role,
+                api_key=lease.api_key,
+                subaccount=lease.subaccount_uid,
+                caller=lease.caller.display_name,
+                ttl=int(expires - now),
+                outcome="renewed",
+            )
             return Renewed(lease=renewed, warnings=warnings)
 
         return await with_cas_retry(attempt, what=f"renewing lease {lid!r}")
@@ -142,9 +154,12 @@ class Leases:
             try:
                 await self._delete_at_bybit(lease)
             except BybitError as exc:
+                metrics.REVOCATIONS.labels(lease.role, reason, "failed").inc()
                 return await self._failed(lease, version, exc, now)
         await self._kv.delete(lease_path(lease.role, lease.key), cas=version)
         await release_slot(self._kv, lease.subaccount_uid, lease.key)
+        metrics.REVOCATIONS.labels(lease.role, reason, "ok").inc()
+        metrics.KEY_LIFETIME.labels(lease.role).observe(max(0.0, now - lease.issued_at))
         log.info(
             "lease_revoked",
             audit=True,

@@ -10,7 +10,7 @@ import builtins
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from keymint.bybit.models import ApiKeyInfo, CreatedApiKey, SubMember
+from keymint.bybit.models import ApiKeyInfo, CallingKeyInfo, CreatedApiKey, SubMember
 
 
 class Versioned(Protocol):
@@ -62,6 +62,8 @@ class BybitKeys(Protocol):
     async def find_sub_api_key_by_note(
         self, sub_uid: str | int, note: str
     ) -> ApiKeyInfo | None: ...
+
+    async def query_api(self) -> CallingKeyInfo: ...
 
     async def create_sub_member(
         self, username: str, member_type: int = 1, note: str | None = None

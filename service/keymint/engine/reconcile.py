@@ -101,7 +101,9 @@ class Reconciler:
         leases: Leases,
         clock: Callable[[], float] = time.time,
         scope_sources: Sequence[ScopeSource] = (),
+        on_report: Callable[[ReconcileReport], None] = lambda report: None,
     ) -> None:
+        self._on_report = on_report
         self._kv = kv
         self._master = master
         self._roles = roles
@@ -125,7 +127,8 @@ class Reconciler:
                 )
             targets = frozenset(subaccounts)
         report = await self._pass(sorted(targets), scope.note_prefixes, dry_run=dry_run)
-        log.info("reconciled", dry_run=dry_run, **report.totals.model_dump())
+        log.info("reconciled", audit=True, dry_run=dry_run, **report.totals.model_dump())
+        self._on_report(report)
         return report
 
     async def replay_intents(self) -> ReconcileReport:
@@ -133,7 +136,9 @@ class Reconciler:
         its grace, which deletes the unfinished mint's key by its note and releases the slot."""
         scope = await self._scope()
         pending = [uid for uid in sorted(scope.subaccounts) if await self._has_stale_intent(uid)]
-        return await self._pass(pending, scope.note_prefixes, dry_run=False)
+        report = await self._pass(pending, scope.note_prefixes, dry_run=False)
+        self._on_report(report)
+        return report
 
     async def _scope(self) -> Scope:
         ledgers = {int(name) for name in await self._kv.list("subaccounts/") if name.isdigit()}

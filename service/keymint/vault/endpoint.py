@@ -15,7 +15,7 @@ import hvac.exceptions as hvac_errors
 import requests
 
 from keymint.errors import KeymintError
-from keymint.vault.errors import translate
+from keymint.vault.errors import VaultUnavailable, translate
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +109,8 @@ async def call(
     else:
         hook(op, time.perf_counter() - started, True)
         return result
-    hook(op, time.perf_counter() - started, False)
+    # The hook's flag says whether Vault answered: a refusal (CAS conflict, 403) is not an outage.
+    hook(op, time.perf_counter() - started, not isinstance(failure, VaultUnavailable))
     if failure.status_code >= 500:
         log.warning("vault call failed: %s", failure.message)
     # Raised outside the handler, so hvac's exception (URL, response body) is neither the
