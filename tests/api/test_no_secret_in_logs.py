@@ -1,5 +1,5 @@
 """Invariant 1, end to end: a real `keymint serve` at DEBUG, driven through every path that
-touches a secret, never writes one to its log."""
+touches a secret, never writes one to its log or its `/metrics`."""
 
 from __future__ import annotations
 
@@ -81,11 +81,14 @@ def test_service_logs_hold_no_secret_or_token(
             secret={"api_key": master.api_key, "api_secret": master.api_secret, "master_uid": "1"},
         )
         assert http.post("/v1/creds/spot-trader").status_code == 503
+        exposition = httpx.get(f"{keymint.url}/metrics").text
     finally:
         keymint.stop()
     log = keymint.log_path.read_text()
     for secret in leaked:
         assert secret not in log
+        assert secret not in exposition
+    assert "keymint_mints_total" in exposition
     events = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
     names = {e.get("event") for e in events}
     assert {"lease_issued", "lease_revoked", "authorization_denied"} <= names, names
