@@ -350,7 +350,7 @@ def _wait_for_signal(procs: list[ManagedProcess]) -> None:
 
 
 def start_prometheus(
-    log_dir: Path, *, targets: list[str], scrape_interval_s: float = 1.0, port: int | None = None
+    log_dir: Path, *, targets: list[str], scrape_interval_s: int = 1, port: int | None = None
 ) -> ManagedProcess:
     """Debian's `prometheus` scraping keymint's `/metrics` at `targets` (host:port), job
     `keymint`; `make deps-system` installs it."""
@@ -363,7 +363,7 @@ def start_prometheus(
     config.write_text(
         yaml.safe_dump(
             {
-                "global": {"scrape_interval": f"{scrape_interval_s}s"},
+                "global": {"scrape_interval": f"{scrape_interval_s}s"},  # Go duration: "1s"
                 "scrape_configs": [
                     {"job_name": "keymint", "static_configs": [{"targets": targets}]}
                 ],

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import structlog
+from prometheus_client import Gauge
 
 from keymint.bybit.errors import BybitError
 from keymint.engine.leases import LeaseState
@@ -56,31 +58,33 @@ class StateGauges:
                 backlog += 1
             if lease.state is not LeaseState.LOST:
                 ages[role].append(max(0.0, now - lease.issued_at))
+        roles = set(ages) | set(await self._backend.roles.names())
         metrics.REVOCATION_BACKLOG.set(backlog)
         metrics.IRREVOCABLE_LEASES.set(irrevocable)
         metrics.KEY_AGES.set(dict(ages))
-        roles = set(ages) | set(await self._backend.roles.names())
-        for role in roles:
-            metrics.KEYS_ACTIVE.labels(role).set(len(ages.get(role, [])))
-            metrics.KEY_OLDEST_AGE.labels(role).set(max(ages.get(role, [0.0])))
+        replace(metrics.KEYS_ACTIVE, {role: len(ages.get(role, [])) for role in roles})
+        replace(metrics.KEY_OLDEST_AGE, {role: max(ages.get(role, [0.0])) for role in roles})
 
     async def _subaccounts(self) -> None:
-        for usage in await self._backend.subaccount_usage():
-            uid = str(usage["subaccount_uid"])
-            metrics.SUBACCOUNT_KEYS.labels(uid).set(usage["used"])
-            metrics.SUBACCOUNT_KEY_LIMIT.labels(uid).set(usage["limit"])
-            metrics.SUBACCOUNT_MANAGED_KEYS.labels(uid).set(usage["keymint_keys"])
+        usage = {str(u["subaccount_uid"]): u for u in await self._backend.subaccount_usage()}
+        replace(metrics.SUBACCOUNT_KEYS, {uid: u["used"] for uid, u in usage.items()})
+        replace(metrics.SUBACCOUNT_KEY_LIMIT, {uid: u["limit"] for uid, u in usage.items()})
+        replace(
+            metrics.SUBACCOUNT_MANAGED_KEYS, {uid: u["keymint_keys"] for uid, u in usage.items()}
+        )
 
     async def _pools_and_rotations(self) -> None:
         backend = self._backend
+        pools, rotated = {}, {}
         for name in await backend.roles.names():
-            role = (await backend.roles.get(name)).role
-            if role.warm_pool:
-                metrics.WARM_POOL_KEYS.labels(name).set(await backend.warm_pool.size(name))
+            if (await backend.roles.get(name)).role.warm_pool:
+                pools[name] = await backend.warm_pool.size(name)
         for name in await backend.static_roles.names():
             state = await backend.static.state(name)
             if state.last_rotated_at:
-                metrics.ROTATION_LAST_SUCCESS.labels(name).set(state.last_rotated_at)
+                rotated[name] = state.last_rotated_at
+        replace(metrics.WARM_POOL_KEYS, pools)
+        replace(metrics.ROTATION_LAST_SUCCESS, rotated)
 
     async def _master_key(self) -> None:
         try:
@@ -91,3 +95,12 @@ class StateGauges:
         self._master_checked_at = time.monotonic()
         expiry = info.expired_at
         metrics.MASTER_KEY_EXPIRY.value = expiry.timestamp() if expiry else None
+
+
+def replace(gauge: Gauge, values: Mapping[str, float]) -> None:
+    """Set a one-label gauge to exactly these series: a deleted role or sub-account must not
+    keep reporting (and alerting on) its last value. No await in here, so no scrape sees a
+    half-replaced gauge."""
+    gauge.clear()
+    for label, value in values.items():
+        gauge.labels(label).set(value)
