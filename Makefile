@@ -41,5 +41,10 @@ fmt: $(STAMP)
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
 
+# Issue 7's measurements against real OpenBao, the simulator and `keymint serve` (~10 min):
+# prints one table and writes bench/results/<date>-<machine>.json.
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
 openapi: $(STAMP)
 	$(BIN)/keymint openapi > openapi.yaml
