@@ -8,7 +8,8 @@ import time
 import hvac
 import pytest
 
-from keymint.vault import CasConflict, KvStore, VaultDenied, VaultEndpoint
+from keymint.devstack import free_port
+from keymint.vault import CasConflict, KvStore, VaultDenied, VaultEndpoint, VaultUnavailable
 from keymint.vault.kv import TOMBSTONE
 
 from .conftest import MakeToken
@@ -111,7 +112,7 @@ async def test_malformed_paths_are_refused_before_reaching_vault(kv: KvStore, pa
         await kv.read(path)
 
 
-async def test_every_operation_reports_its_duration_and_outcome(
+async def test_every_operation_reports_its_duration_and_whether_vault_answered(
     endpoint: VaultEndpoint, openbao_root_token: str, prefix: str
 ) -> None:
     seen: list[tuple[str, float, bool]] = []
@@ -126,15 +127,24 @@ async def test_every_operation_reports_its_duration_and_outcome(
     with pytest.raises(CasConflict):
         await kv.write("x", {"a": 2}, cas=5)
     await kv.delete("x", cas=1)
+    down = KvStore(
+        VaultEndpoint(f"http://127.0.0.1:{free_port()}").client(openbao_root_token),
+        prefix=prefix,
+        hook=lambda op, s, ok: seen.append((op, s, ok)),
+    )
+    with pytest.raises(VaultUnavailable):
+        await down.read("x")
+    # The flag feeds keymint_vault_up: a refusal such as a CAS conflict is Vault answering.
     assert [(op, ok) for op, _, ok in seen] == [
         ("kv.write", True),
         ("kv.read", True),
         ("kv.list", True),
-        ("kv.write", False),
+        ("kv.write", True),
         ("kv.delete", True),
         ("kv.destroy", True),
+        ("kv.read", False),
     ]
-    assert all(0 < s < 5 for _, s, _ in seen)
+    assert all(s > 0 for _, s, _ in seen)
 
 
 async def test_a_token_without_the_policy_gets_a_clear_deployment_error(
