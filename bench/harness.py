@@ -802,9 +802,11 @@ async def run_all(w: World, sizes: Sizes, only: list[str] | None = None) -> list
         started = time.perf_counter()
         print(f"[bench] {name} ...", file=sys.stderr, flush=True)
         try:
-            rows += await fn(w, sizes)
+            got = await fn(w, sizes)
         except Exception as exc:  # one broken measurement must not hide the others
-            rows.append(Row(name, float("nan"), "", "", "", False, f"failed: {exc!r}"))
+            got = [Row(name, float("nan"), "", "", "", False, f"failed: {exc!r}")]
+        rows += got
+        print(render(got), file=sys.stderr, flush=True)  # progress, in case a later one hangs
         print(f"[bench] {name} took {time.perf_counter() - started:.0f}s", file=sys.stderr)
     return rows
 

@@ -46,6 +46,17 @@ def test_a_pool_spreads_keys_over_its_subaccounts(make_stack: MakeStack) -> None
     assert sorted(per_subaccount(stack).values()) == [2, 2, 2]
 
 
+def test_a_large_pool_is_sampled_yet_filled_to_its_last_slot(make_stack: MakeStack) -> None:
+    # Beyond capacity.SAMPLE sub-accounts a mint reads a random sample of the ledgers; once the
+    # sample is all full it reads every one, so no slot of the pool is left unused.
+    stack = make_stack(subaccounts=12, subaccount_key_limit=2, roles=roles_of(fleet={}))
+    admin = stack.token(ADMIN_RULES)
+    for _ in range(24):
+        assert mint(stack, admin, "fleet").status_code == 200
+    assert sorted(per_subaccount(stack).values()) == [2] * 12
+    assert mint(stack, admin, "fleet").status_code == 429
+
+
 def test_a_refusal_at_bybits_cap_moves_to_the_next_subaccount(make_stack: MakeStack) -> None:
     # Bybit's own count (foreign keys included) is lower than keymint's configured limit.
     stack = make_stack(roles=roles_of(fleet={}))
