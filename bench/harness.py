@@ -18,6 +18,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -400,6 +401,8 @@ async def measure_fleet(w: World, sizes: Sizes) -> list[Row]:
     km = start_km(w, master, scale=scale, env={"KEYMINT_MINT_QUEUE_WAIT_S": "600"})
     took, resps, wall = await _fleet(w, km, n)
     errors = sum(r.status_code != 200 for r in resps)
+    statuses = Counter(r.status_code for r in resps)
+    first_error = next((r.text[:160] for r in resps if r.status_code != 200), "")
     surfaced_10006 = sum("10006" in r.text for r in resps if r.status_code != 200)
     with w.control() as control:
         log = [
@@ -425,7 +428,8 @@ async def measure_fleet(w: World, sizes: Sizes) -> list[Row]:
             f"{rate:.2f} keys/s vs {scale:g}/s (1/s x scale {scale:g}); wall {wall:.1f}s",
             ">= 0.95, 0 errors, 0 x 10006",
             fraction >= 0.95 and errors == 0 and surfaced_10006 == 0,
-            f"{errors} errors; 10006: {sim_10006} at the simulator, {surfaced_10006} to bots",
+            f"{errors} errors; 10006: {sim_10006} at the simulator, {surfaced_10006} to bots; "
+            f"HTTP {dict(statuses)} {first_error}",
         )
     )
     rss_b = peak_rss_mb(km.pid)
