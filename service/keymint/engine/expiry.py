@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,6 +16,9 @@ from keymint.engine.store import list_lease_keys, read_lease
 from keymint.errors import Conflict, KeymintError
 
 log = structlog.get_logger(__name__)
+
+# Leases revoked at once by one pass.
+REVOKE_CONCURRENCY = 8
 
 
 @dataclass
@@ -43,36 +47,23 @@ class ExpiryJob:
 
     async def run(self) -> ExpiryPass:
         result = ExpiryPass()
-        for role, key in await list_lease_keys(self._kv):
-            if not self._still_leader():
-                log.warning("expiry_stopped", reason="leadership lost")
-                break
-            found = await read_lease(self._kv, role, key)
-            if found is None:
-                continue
-            lease, _ = found
-            now = self._clock()
-            if lease.state is LeaseState.IRREVOCABLE:
-                result.irrevocable += 1
-            if lease.expires_at > now:
-                continue
-            if lease.next_attempt_at > now:
-                result.backlog += 1
-                continue
-            try:
-                outcome = await self._leases.revoke(lease_id(role, key), reason="expired")
-            except Conflict:
-                result.skipped.append(lease_id(role, key))
-                continue
-            except KeymintError as exc:
-                log.warning("expiry_error", lease_id=lease_id(role, key), error=exc.message)
-                result.failed += 1
-                continue
-            if outcome.revoked:
-                result.revoked += 1
-            else:
-                result.failed += 1
-                result.backlog += 1
+        # Revocations run side by side: one at a time, a pass was bound by Vault and Bybit round
+        # trips (bench: 1,000 expired leases took 30 s where delete-sub-api allows 2 s at scale
+        # 100). The Bybit client still paces the deletes at Bybit's limit.
+        running = asyncio.Semaphore(REVOKE_CONCURRENCY)
+        stopped = False
+
+        async def expire(role: str, key: str) -> None:
+            nonlocal stopped
+            async with running:
+                if stopped or not self._still_leader():
+                    if not stopped:
+                        log.warning("expiry_stopped", reason="leadership lost")
+                    stopped = True
+                    return
+                await self._expire(role, key, result)
+
+        await asyncio.gather(*(expire(role, key) for role, key in await list_lease_keys(self._kv)))
         if result.revoked or result.failed:
             log.info(
                 "expiry_pass",
@@ -82,3 +73,31 @@ class ExpiryJob:
                 irrevocable=result.irrevocable,
             )
         return result
+
+    async def _expire(self, role: str, key: str, result: ExpiryPass) -> None:
+        found = await read_lease(self._kv, role, key)
+        if found is None:
+            return
+        lease, _ = found
+        now = self._clock()
+        if lease.state is LeaseState.IRREVOCABLE:
+            result.irrevocable += 1
+        if lease.expires_at > now:
+            return
+        if lease.next_attempt_at > now:
+            result.backlog += 1
+            return
+        try:
+            outcome = await self._leases.revoke(lease_id(role, key), reason="expired")
+        except Conflict:
+            result.skipped.append(lease_id(role, key))
+            return
+        except KeymintError as exc:
+            log.warning("expiry_error", lease_id=lease_id(role, key), error=exc.message)
+            result.failed += 1
+            return
+        if outcome.revoked:
+            result.revoked += 1
+        else:
+            result.failed += 1
+            result.backlog += 1
