@@ -117,17 +117,7 @@ class Leases:
                 )
             renewed = lease.model_copy(update={"expires_at": expires, "last_renewed_at": now})
             await write_lease(self._kv, renewed, cas=version)
-            log.info(
-                "lease_renewed",
-                audit=True,
-                lease_id=lid,
-                role=lease.role,
-                api_key=lease.api_key,
-                subaccount=lease.subaccount_uid,
-                caller=lease.caller.display_name,
-                ttl=int(expires - now),
-                outcome="renewed",
-            )
+            audit("lease_renewed", lease, ttl=int(expires - now), outcome="renewed")
             return Renewed(lease=renewed, warnings=warnings)
 
         return await with_cas_retry(attempt, what=f"renewing lease {lid!r}")
@@ -160,17 +150,7 @@ class Leases:
         await release_slot(self._kv, lease.subaccount_uid, lease.key)
         metrics.REVOCATIONS.labels(lease.role, reason, "ok").inc()
         metrics.KEY_LIFETIME.labels(lease.role).observe(max(0.0, now - lease.issued_at))
-        log.info(
-            "lease_revoked",
-            audit=True,
-            lease_id=lid,
-            role=lease.role,
-            api_key=lease.api_key,
-            subaccount=lease.subaccount_uid,
-            caller=lease.caller.display_name,
-            reason=reason,
-            outcome="revoked",
-        )
+        audit("lease_revoked", lease, reason=reason, outcome="revoked")
         return Revocation(lease=lease, revoked=True)
 
     async def _delete_at_bybit(self, lease: Lease) -> None:
@@ -189,15 +169,14 @@ class Leases:
             }
         )
         await write_lease(self._kv, failed, cas=version)
-        log.warning(
+        audit(
             "revocation_failed",
-            audit=True,
-            lease_id=lease.lease_id,
-            role=lease.role,
-            api_key=lease.api_key,
+            lease,
+            warn=True,
             attempts=attempts,
             irrevocable=irrevocable,
             error=error,
+            outcome="failed",
         )
         return Revocation(lease=failed, revoked=False, error=error)
 
@@ -212,3 +191,18 @@ class Leases:
 
 def _id(role_key: tuple[str, str]) -> str:
     return lease_id(*role_key)
+
+
+def audit(event: str, lease: Lease, *, warn: bool = False, **fields: object) -> None:
+    """One audit line about a lease: who holds it, which key, where; never the secret."""
+    (log.warning if warn else log.info)(
+        event,
+        audit=True,
+        lease_id=lease.lease_id,
+        role=lease.role,
+        api_key=lease.api_key,
+        subaccount=lease.subaccount_uid,
+        caller=lease.caller.display_name,
+        entity_id=lease.caller.entity_id,
+        **fields,
+    )
