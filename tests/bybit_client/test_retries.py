@@ -35,8 +35,14 @@ async def test_concurrent_creates_are_paced_under_the_limit(
 ) -> None:
     # 1/s scaled to 10/s: 25 creates need three windows, the last five after two of them.
     sim.configure(rate_limit_scale=10, max_keys_per_subaccount=30)
-    async with make_client(sim, account, rate_limit_scale=10) as client:
-        started = time.monotonic()
+    sent: list[float] = []
+
+    def record(event: RequestEvent) -> None:
+        # The event arrives as the attempt ends; its duration starts where the limiter let it go.
+        if event.endpoint == CREATE:
+            sent.append(time.monotonic() - event.duration_s)
+
+    async with make_client(sim, account, rate_limit_scale=10, on_request=record) as client:
         created = await asyncio.gather(
             *(
                 client.create_sub_api_key(
@@ -49,17 +55,16 @@ async def test_concurrent_creates_are_paced_under_the_limit(
                 for n in range(25)
             )
         )
-        elapsed = time.monotonic() - started
     assert len({key.api_key for key in created}) == 25
-    # Paced, not refused: unpaced, 25 concurrent creates against a limit of 10 would draw at
-    # least 15 refusals in the first window. Bybit counts arrivals, so on a loaded machine a late
-    # arrival can still land in a full window a few times; the client then waits for the reset
-    # and every create succeeds. It cannot have gone faster than three windows allow. (How fast
-    # it goes is a benchmark's business.)
+    # Paced where the client controls it: never more than the limit sent in any one-second
+    # window (unpaced, all 25 would leave at once). Bybit counts arrivals, so a stall on the
+    # server's side can still bunch them and draw a 10006 now and then; the client then waits
+    # for the reset and every create succeeds. (How fast it goes is a benchmark's business.)
+    busiest = max(sum(1 for t in sent if start <= t < start + 1.0) for start in sent)
+    assert busiest <= 10, sorted(sent)
+    assert max(sent) - min(sent) >= 2.0
     codes = ret_codes(sim, CREATE)
-    assert codes.count(0) == 25 and codes.count(10006) <= 5, codes
-    assert set(codes) <= {0, 10006}
-    assert elapsed >= 2.0
+    assert codes.count(0) == 25 and set(codes) <= {0, 10006}, codes
 
 
 async def test_a_client_paced_too_fast_recovers_from_10006_by_the_reset_header(
