@@ -85,11 +85,17 @@ def drive(stack: Stack) -> None:
         ips=BOT_IP,
         permissions={"Spot": ["SpotTrade"]},
     )
-    # An orphan: a create whose answer is lost and whose resolution fails too.
-    stack.sim.fault("/v5/user/create-sub-api", drop_after_action=True, count=1)
-    stack.sim.fault("/v5/user/sub-apikeys", http_status=503, count=4)
-    stack.call("POST", "/v1/creds/spot-trader", admin)
-    stack.sim.clear_faults()
+    # An orphan: a key with keymint's note that no lease, pool or static role owns (what a
+    # crash between Bybit's answer and the lease write leaves behind).
+    session.create_sub_api_key(
+        subuid=int(stack.master.subaccounts[0]),
+        note="keymint:" + "Orphan" * 4,
+        readOnly=0,
+        ips=BOT_IP,
+        permissions={"Spot": ["SpotTrade"]},
+    )
+    # A Bybit failure on the way: the reconcile's first listing gets a 503 and is retried.
+    stack.sim.fault("/v5/user/sub-apikeys", http_status=503, count=1)
     report = stack.call("POST", "/v1/reconcile", admin).json()["data"]
     assert report["totals"]["orphans"] >= 1 and report["totals"]["drift"] >= 1
 
