@@ -8,13 +8,11 @@ from fastapi import APIRouter, Body, Depends, Header
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from keymint.api.deps import BackendDep, require
+from keymint.api.deps import BackendDep, duration_field, require
 from keymint.api.envelope import ERRORS, VaultResponse, WrapInfoOut, envelope, iso
 from keymint.engine import idempotency
 from keymint.engine.creds import Minted
-from keymint.engine.durations import parse_duration
 from keymint.engine.leases import Caller
-from keymint.errors import BadRequest
 
 router = APIRouter(tags=["creds"])
 
@@ -49,15 +47,6 @@ class CredsData(BaseModel):
     ips: list[str] = Field(description="The egress IPs the key is pinned to")
     read_only: bool
     expires_at: str = Field(description="When the lease expires unless renewed (RFC 3339)")
-
-
-def _duration(value: int | str | None, field: str) -> int | None:
-    if value is None:
-        return None
-    try:
-        return parse_duration(value, field=field)
-    except ValueError as exc:
-        raise BadRequest(str(exc)) from None
 
 
 def _answer(minted: Minted) -> dict[str, Any]:
@@ -112,8 +101,8 @@ async def mint(
     The secret is in this answer only (`Cache-Control: no-store`).
     """
     request = body or CredsRequest()
-    ttl = _duration(request.ttl, "ttl")
-    wrap_ttl = _duration(x_vault_wrap_ttl or request.wrap_ttl, "wrap_ttl")
+    ttl = duration_field(request.ttl, "ttl")
+    wrap_ttl = duration_field(x_vault_wrap_ttl or request.wrap_ttl, "wrap_ttl")
     stored = await backend.roles.get(role)
 
     async def mint() -> Minted:

@@ -9,8 +9,9 @@ import structlog
 from fastapi import Depends, Header, Request
 
 from keymint.backend import Backend
-from keymint.engine.leases import Caller
-from keymint.errors import KeymintError, NotFound
+from keymint.engine.durations import parse_duration
+from keymint.engine.leases import Caller, split_lease_id
+from keymint.errors import BadRequest, KeymintError, NotFound
 from keymint.vault import CallerIdentity, Capability, caller_token
 
 log = structlog.get_logger(__name__)
@@ -98,10 +99,20 @@ def lease_policy_path(params: dict[str, Any]) -> str:
     """`leases/<role>/<key>` for `keymint/creds/<role>/<key>`: a bot's policy can grant renew
     and revoke on its own role's leases with `keymint/leases/<role>/*`."""
     lease_id = str(params["lease_id"])
-    parts = lease_id.split("/")
-    if len(parts) != 4 or parts[:2] != ["keymint", "creds"]:
+    parts = split_lease_id(lease_id)
+    if parts is None:
         raise NotFound(f"lease {lease_id!r} not found")
-    return f"leases/{parts[2]}/{parts[3]}"
+    return f"leases/{parts[0]}/{parts[1]}"
+
+
+def duration_field(value: int | str | None, field: str) -> int | None:
+    """A request's optional Vault duration in seconds; a malformed one is a 400 naming it."""
+    if value is None:
+        return None
+    try:
+        return parse_duration(value, field=field)
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
 
 
 def to_caller(identity: CallerIdentity) -> Caller:

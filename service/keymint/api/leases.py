@@ -10,14 +10,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from keymint.api.deps import (
     BackendDep,
+    duration_field,
     lease_policy_path,
     require,
 )
 from keymint.api.envelope import ERRORS, VaultResponse, envelope, iso
-from keymint.engine.durations import parse_duration
 from keymint.engine.lease_ops import Revocation
 from keymint.engine.leases import Caller, Lease
-from keymint.errors import BadRequest
 
 router = APIRouter(tags=["leases"])
 
@@ -154,11 +153,7 @@ async def renew(
     _: Annotated[Caller, Depends(require("update", lease_policy_path))],
     body: Annotated[RenewRequest | None, Body()] = None,
 ) -> JSONResponse:
-    increment = (body or RenewRequest()).increment
-    try:
-        seconds = None if increment is None else parse_duration(increment, field="increment")
-    except ValueError as exc:
-        raise BadRequest(str(exc)) from None
+    seconds = duration_field((body or RenewRequest()).increment, "increment")
     renewed = await backend.leases.renew(lease_id, increment=seconds)
     now = backend.leases.now()
     return envelope(
