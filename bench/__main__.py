@@ -1,4 +1,5 @@
-"""`python -m bench`: run every measurement, print the table, write the JSON."""
+"""`python -m bench [NAME ...] [--only NAME] [--size FIELD=VALUE]`: run every measurement (or
+those named), print the table, write the JSON. `--list` names the measurements."""
 
 from bench.harness import main
 

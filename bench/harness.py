@@ -1,5 +1,6 @@
 """The benchmark harness: OpenBao, the Bybit simulator and `keymint serve` as separate processes
-on loopback, the seven measurements of issue 7, one table and one JSON file.
+on loopback, the seven measurements of issue 7 and the Vault calls per operation, one table and
+one JSON file.
 
 Every figure sits beside a reference measured in the same run (a raw Vault round trip, the
 simulator's own create time, what Bybit's rate limit allows), because absolute times on shared
@@ -8,7 +9,9 @@ machines drift. Speed is reported here, never asserted.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import dataclasses
 import json
 import math
 import os
@@ -31,9 +34,10 @@ import hvac
 import yaml
 from pydantic import SecretStr
 
+from bench.vault_audit import AuditLog, Calls, start_openbao_audited
 from bybit_sim.control_client import SeededMaster, SimControl
 from keymint.bybit.client import BybitClient
-from keymint.devstack import ManagedProcess, start_keymint, start_openbao_dev, start_simulator
+from keymint.devstack import ManagedProcess, start_keymint, start_simulator
 
 LOOPBACK = "127.0.0.1"
 ROLE = "bench"
@@ -41,6 +45,15 @@ PERMISSIONS = {"Spot": ["SpotTrade"]}
 # A policy on every keymint path: the bench stands in for bots and an operator alike.
 ALL_RULES = 'path "keymint/*" { capabilities = ["create","read","update","delete","list","sudo"] }'
 RESULTS_DIR = Path(__file__).parent / "results"
+# Every background job a day apart (the leader lock renews every lease_s / 3): in a Vault-call
+# window, only the operation under test may call Vault. Idempotency-purge (every 300 s, fixed)
+# cannot be moved, and no measurement using this keymint lives that long.
+QUIET_JOBS = {
+    "KEYMINT_EXPIRY_INTERVAL_S": "86400",
+    "KEYMINT_RECONCILE_INTERVAL_S": "86400",
+    "KEYMINT_STATIC_ROTATION_INTERVAL_S": "86400",
+    "KEYMINT_LEADER_LEASE_S": "86400",
+}
 
 
 @dataclass
@@ -61,6 +74,20 @@ class Sizes:
     ramp_rates: tuple[float, ...] = (25, 50, 75, 100, 150, 200)
     ramp_step_s: float = 15.0
     sustained_s: float = 150.0
+    # Seeding the metrics measurement through the API stops after this long.
+    metrics_seed_budget_s: float = 60.0
+    # 0 below: scaled from the sizes above (20, 1,000, 50 and 60 s by default), so a Sizes
+    # shrunk before these fields existed shrinks them too.
+    calls_samples: int = 0  # min(20, mint_samples)
+    idle_leases: int = 0  # revoke_leases
+    idle_subaccounts: int = 0  # idle_leases / 20
+    idle_s: float = 0.0  # min(60 s, sustained_s)
+
+    def __post_init__(self) -> None:
+        self.calls_samples = self.calls_samples or min(20, self.mint_samples)
+        self.idle_leases = self.idle_leases or self.revoke_leases
+        self.idle_subaccounts = self.idle_subaccounts or max(1, self.idle_leases // 20)
+        self.idle_s = self.idle_s or min(60.0, self.sustained_s)
 
 
 @dataclass
@@ -82,6 +109,7 @@ class World:
     bao: ManagedProcess
     sim: ManagedProcess
     log_dir: Path
+    audit: AuditLog
     keymints: list[ManagedProcess] = field(default_factory=list)
 
     @property
@@ -107,7 +135,7 @@ class World:
 def world(log_dir: Path | None = None) -> Iterator[World]:
     """OpenBao and the simulator, stopped (with every keymint started on them) at the end."""
     log_dir = log_dir or Path(tempfile.mkdtemp(prefix="keymint-bench-"))
-    bao = start_openbao_dev(log_dir)
+    bao = start_openbao_audited(log_dir)
     # Bybit's per-IP limit (600 requests / 5 s) is not scaled with the per-UID limits; every
     # client here is 127.0.0.1, so lift it or a scaled run would be banned for ten minutes.
     sim = start_simulator(
@@ -115,7 +143,7 @@ def world(log_dir: Path | None = None) -> Iterator[World]:
         config={"ip_limit_requests": "100000000"},
         extra_args=("--log-level", "warning"),
     )
-    w = World(bao=bao, sim=sim, log_dir=log_dir)
+    w = World(bao=bao, sim=sim, log_dir=log_dir, audit=AuditLog(Path(bao.extra["audit_log"])))
     try:
         yield w
     finally:
@@ -160,8 +188,12 @@ def start_km(
     role: dict[str, Any] | None = None,
     env: dict[str, str] | None = None,
     prefix: str | None = None,
+    default_jobs: bool = False,
 ) -> Keymint:
-    """`keymint serve` on its own prefix, its rate-limit scale matching the simulator's."""
+    """`keymint serve` on its own prefix, its rate-limit scale matching the simulator's.
+
+    With `default_jobs`, every background job keeps keymint's own interval, as in production;
+    otherwise reconciliation is pushed a day away."""
     prefix = prefix or "bench-" + secrets.token_hex(4)
     vault = w.vault()
     vault.secrets.kv.v2.create_or_update_secret(
@@ -195,7 +227,7 @@ def start_km(
             "KEYMINT_BYBIT_BASE_URL": w.sim.url,
             "KEYMINT_BYBIT_RATE_LIMIT_SCALE": str(scale),
             # Nothing in a measurement should be disturbed by a sweep it did not ask for.
-            "KEYMINT_RECONCILE_INTERVAL_S": "86400",
+            **({} if default_jobs else {"KEYMINT_RECONCILE_INTERVAL_S": "86400"}),
             "KEYMINT_LOG_LEVEL": "WARNING",
             **(env or {}),
         },
@@ -266,15 +298,16 @@ async def measure_mint_overhead(w: World, sizes: Sizes) -> list[Row]:
             await mint(http, km)
         before = vault_ops(await http.get(f"{km.url}/metrics"))
         mint_s = []
-        for _ in range(n):
-            took, resp = await mint(http, km)
-            resp.raise_for_status()
-            mint_s.append(took)
+        async with w.audit.window() as calls:
+            for _ in range(n):
+                took, resp = await mint(http, km)
+                resp.raise_for_status()
+                mint_s.append(took)
         after = vault_ops(await http.get(f"{km.url}/metrics"))
-    # Where a mint's time goes, by keymint's own Vault metrics: calls and ms per mint, by op.
-    per_mint = {
-        op: f"{(after[op][0] - before.get(op, (0, 0))[0]) / n:.1f}x "
-        f"{ms((after[op][1] - before.get(op, (0, 0))[1]) / n):g}ms"
+    # Where a mint's time goes, by keymint's own Vault metrics (ms per mint, by op); how many
+    # calls it makes, by OpenBao's audit log.
+    time_per_mint = {
+        op: f"{ms((after[op][1] - before.get(op, (0, 0))[1]) / n):g}ms"
         for op in sorted(after)
         if after[op][0] > before.get(op, (0, 0))[0]
     }
@@ -312,7 +345,10 @@ async def measure_mint_overhead(w: World, sizes: Sizes) -> list[Row]:
             "<= 3",
             ratio <= 3,
             f"mint median {ms(statistics.median(mint_s))} ms, {n} sequential mints; "
-            f"Vault calls per mint (count, time): {per_mint}",
+            f"Vault calls per mint (audit log): {calls.total / n:.1f} = "
+            f"KV {calls.kv / n:.1f} + auth {calls.auth / n:.1f} + other {calls.other / n:.1f} "
+            f"{per_op_shapes([calls], km.prefix, per=n)}; "
+            f"Vault time per mint (keymint's metrics): {time_per_mint}",
         ),
     ]
 
@@ -378,20 +414,17 @@ async def measure_fleet(w: World, sizes: Sizes) -> list[Row]:
         master,
         scale=scale,
         role={"warm_pool": n},
-        env={"KEYMINT_WARM_POOL_INTERVAL_S": "1", "KEYMINT_MINT_QUEUE_WAIT_S": "600"},
+        env={"KEYMINT_EXPIRY_INTERVAL_S": "1", "KEYMINT_MINT_QUEUE_WAIT_S": "600"},
     )
-    vault = w.vault()
+    async with httpx.AsyncClient(timeout=60) as metrics:
 
-    async def pool_full() -> bool:
-        try:
-            keys = vault.secrets.kv.v2.list_secrets(path=f"{km.prefix}/pool/{ROLE}/")
-        except hvac.exceptions.InvalidPath:
-            return False
-        return len(keys["data"]["keys"]) >= n
+        async def pool_full() -> bool:
+            # The leader's sweep refills the pool and reports its size.
+            return await warm_pool_keys(metrics, km) >= n
 
-    fill_started = time.perf_counter()
-    await wait_until(pool_full, 60 + 3 * n / scale, "warm pool fill")
-    fill_s = time.perf_counter() - fill_started
+        fill_started = time.perf_counter()
+        await wait_until(pool_full, 60 + 3 * n / scale, "warm pool fill")
+        fill_s = time.perf_counter() - fill_started
     took, resps, _ = await _fleet(w, km, n)
     errors = sum(r.status_code != 200 for r in resps)
     p99 = pct(took, 99)
@@ -495,16 +528,17 @@ async def measure_revocation(w: World, sizes: Sizes) -> list[Row]:
     fast = {"KEYMINT_EXPIRY_INTERVAL_S": "0.5", "KEYMINT_LEADER_LEASE_S": "3"}
     km = start_km(w, master, scale=scale, env=fast, prefix=km.prefix)
     started = time.perf_counter()  # from keymint ready: its start-up is not revocation
-    vault = w.vault()
+    async with httpx.AsyncClient(timeout=60) as http:
 
-    async def all_gone() -> bool:
-        try:
-            keys = vault.secrets.kv.v2.list_secrets(path=f"{km.prefix}/leases/{ROLE}/")
-        except hvac.exceptions.InvalidPath:
-            return True
-        return not keys["data"]["keys"]
+        async def all_gone() -> bool:
+            # keymint's API, not its KV layout: a moved record must not read as "revoked".
+            resp = await http.get(
+                f"{km.url}/v1/leases", params={"role": ROLE, "limit": 1}, headers=km.headers()
+            )
+            resp.raise_for_status()
+            return not resp.json()["data"]["keys"]
 
-    await wait_until(all_gone, 600, "revocation of expired leases")
+        await wait_until(all_gone, 600, "revocation of expired leases")
     took = time.perf_counter() - started
     stop_km(w, km)
     minted = n - failed
@@ -574,60 +608,25 @@ async def measure_reconcile(w: World, sizes: Sizes) -> list[Row]:
 # --- 5. metrics (and 6. memory during it) ---------------------------------------------------
 
 
-async def seed_leases_in_kv(w: World, prefix: str, master: SeededMaster, n: int) -> None:
-    """Lease and ledger records written straight into KV in keymint's format (engine/store.py,
-    leases.py, capacity.py): minting them through the API would take minutes."""
-    subs = [int(s) for s in master.subaccounts]
-    now = time.time()
-    ledgers: dict[int, dict[str, Any]] = {uid: {} for uid in subs}
-    records: list[tuple[str, dict[str, Any]]] = []
-    for i in range(n):
-        key = f"{i:024d}"
-        uid = subs[i % len(subs)]
-        note = f"keymint:{key}"
-        ledgers[uid][key] = {"role": ROLE, "note": note, "reserved_at": now, "kind": "lease"}
-        lease = {
-            "key": key,
-            "role": ROLE,
-            "subaccount_uid": uid,
-            "api_key": f"FAKE{i:016d}",
-            "note": note,
-            "permissions": PERMISSIONS,
-            "ips": [LOOPBACK],
-            "read_only": False,
-            "issued_at": now - i,
-            "expires_at": now + 86400,
-            "max_expires_at": now + 86400,
-            "renew_ttl": 3600,
-            "caller": {"entity_id": "", "display_name": "bench", "policies": [], "accessor": ""},
-        }
-        records.append((f"leases/{ROLE}/{key}", lease))
-    for uid, slots in ledgers.items():
-        records.append((f"subaccounts/{uid}", {"slots": slots, "external_keys": 0}))
-    sem = asyncio.Semaphore(16)
-    async with httpx.AsyncClient(
-        base_url=w.bao.url, headers={"X-Vault-Token": w.root_token}, timeout=60
-    ) as vault:
-
-        async def put(path: str, data: dict[str, Any]) -> None:
-            async with sem:
-                resp = await vault.post(f"/v1/secret/data/{prefix}/{path}", json={"data": data})
-                resp.raise_for_status()
-
-        await asyncio.gather(*(put(p, d) for p, d in records))
-
-
 async def measure_metrics(w: World, sizes: Sizes) -> list[Row]:
-    n, subs = sizes.metrics_leases, sizes.metrics_subaccounts
+    wanted, subs = sizes.metrics_leases, sizes.metrics_subaccounts
     master = seed(w, subs)
-    prefix = "bench-" + secrets.token_hex(4)
-    await seed_leases_in_kv(w, prefix, master, n)
+    # Seeded by a keymint of its own, stopped before the measured one starts on the same
+    # prefix: the minting would otherwise be in the peak RSS and the first refresh's time.
+    seeder = start_km(
+        w, master, scale=SEED_SCALE, env={**QUIET_JOBS, "KEYMINT_MINT_QUEUE_WAIT_S": "600"}
+    )
+    seeded = await mint_leases(seeder, wanted, budget_s=sizes.metrics_seed_budget_s)
+    stop_km(w, seeder)
+    n = len(seeded.lease_ids)
+    if n == 0:
+        raise RuntimeError(f"no lease could be minted to seed /metrics: {seeded.errors}")
     km = start_km(
         w,
         master,
         scale=20,
-        prefix=prefix,
-        env={"KEYMINT_METRICS_REFRESH_S": "2", "KEYMINT_EXPIRY_INTERVAL_S": "86400"},
+        prefix=seeder.prefix,
+        env={"KEYMINT_EXPIRY_INTERVAL_S": "2"},
     )
     async with httpx.AsyncClient(timeout=120) as http:
         needle = f'keymint_keys_active{{role="{ROLE}"}} {float(n)}'
@@ -656,25 +655,26 @@ async def measure_metrics(w: World, sizes: Sizes) -> list[Row]:
             f"{size / 1024:.1f} KiB; p99 of 20 {ms(pct(render, 99))} ms",
             "",
             None,
+            seeded.describe(wanted),
         ),
         Row(
-            "state-gauge refresh pass",
+            "leader's sweep pass (expiry, pools, state gauges)",
             round(refresh_s, 2),
             "s",
-            f"first pass seen after {first_refresh:.1f}s (interval 2s)",
+            f"first gauges seen after {first_refresh:.1f}s (interval 2s)",
             "",
             None,
-            "timed in the bench process: keymint's StateGauges.refresh on the same KV",
+            "timed in the bench process: keymint's Sweep.run on the same KV, nothing due",
         ),
         Row("peak RSS during metrics", round(rss, 1), "MB", "", "< 200 MB", rss < 200),
     ]
 
 
 async def time_refresh(w: World, km: Keymint) -> float:
-    """One StateGauges.refresh pass (keymint's code) against the same KV prefix, timed here."""
-    from keymint.backend import Backend
+    """One pass of the leader's sweep (keymint's code) against the same KV prefix, timed here;
+    with nothing due it only reads the records and computes the gauges."""
+    from keymint import wiring
     from keymint.observability.logging import configure_logging
-    from keymint.observability.state import StateGauges
     from keymint.settings import Settings
 
     settings = Settings(
@@ -688,15 +688,14 @@ async def time_refresh(w: World, km: Keymint) -> float:
         scheduler_enabled=False,
     )
     configure_logging(fmt="console", level="WARNING")
-    backend = await Backend.start(settings)
+    services = await wiring.start(settings)
     try:
-        gauges = StateGauges(backend)
-        await gauges.refresh()  # the first pass also reads the master key's expiry at Bybit
+        await services.sweep.run(services.leader.fence())  # warms the record cache and roles
         started = time.perf_counter()
-        await gauges.refresh()
+        await services.sweep.run(services.leader.fence())
         return time.perf_counter() - started
     finally:
-        await backend.stop()
+        await services.stop()
 
 
 # --- 7. sustained mixed load ---------------------------------------------------------------
@@ -832,6 +831,254 @@ async def measure_sustained(w: World, sizes: Sizes) -> list[Row]:
     ]
 
 
+# --- 8. Vault calls per operation, and an idle replica's, from OpenBao's audit log ----------
+
+# A Bybit pacing that never waits: seeding hundreds of leases through the API stays quick.
+SEED_SCALE = 1000.0
+
+
+@dataclass
+class Seeded:
+    lease_ids: list[str]
+    errors: list[str]
+    seconds: float
+    out_of_time: bool
+
+    def describe(self, wanted: int) -> str:
+        got = len(self.lease_ids)
+        text = f"{got} leases minted through POST /v1/creds in {self.seconds:.1f}s"
+        if got < wanted:
+            why = "the seeding time budget ran out" if self.out_of_time else "mints failed"
+            text += f" (of {wanted} wanted: {why})"
+        if self.errors:
+            text += f"; {len(self.errors)} mint errors, first {self.errors[:2]}"
+        return text
+
+
+async def mint_leases(
+    km: Keymint, n: int, *, budget_s: float | None = None, concurrency: int = 32
+) -> Seeded:
+    """n leases through keymint's API, `concurrency` at a time, the only way to make state
+    whose layout keymint alone owns. No mint starts after `budget_s`; lease ids stay opaque."""
+    deadline = None if budget_s is None else time.monotonic() + budget_s
+    lease_ids: list[str] = []
+    errors: list[str] = []
+    tickets = iter(range(n))
+    out_of_time = False
+    started = time.perf_counter()
+    async with httpx.AsyncClient(timeout=600) as http:
+
+        async def worker() -> None:
+            nonlocal out_of_time
+            for _ in tickets:
+                if deadline is not None and time.monotonic() > deadline:
+                    out_of_time = True
+                    return
+                _, resp = await mint(http, km)
+                if resp.status_code == 200:
+                    lease_ids.append(resp.json()["lease_id"])
+                else:
+                    errors.append(f"{resp.status_code} {resp.text[:120]}")
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return Seeded(lease_ids, errors, time.perf_counter() - started, out_of_time)
+
+
+def path_shape(key: str, prefix: str) -> str:
+    """An audit entry's "operation path" with the run's KV prefix and ids (lease keys,
+    sub-account uids) folded, so that the same call on different leases adds up."""
+    op, _, path = key.partition(" ")
+    parts = []
+    for part in path.split("/"):
+        if part == prefix:
+            part = "<prefix>"
+        elif len(part) >= 20 or (len(part) >= 6 and any(c.isdigit() for c in part)):
+            part = "*"
+        parts.append(part)
+    return f"{op} {'/'.join(parts)}"
+
+
+def per_op_shapes(windows: list[Calls], prefix: str, per: float | None = None) -> str:
+    """Calls by shape of path, divided by `per` (by default the number of windows, one
+    operation each)."""
+    shapes: Counter[str] = Counter()
+    for calls in windows:
+        for key, count in calls.by_path.items():
+            shapes[path_shape(key, prefix)] += count
+    divisor = per or len(windows) or 1
+    listed = ", ".join(f"{k}: {round(v / divisor, 2):g}" for k, v in shapes.most_common())
+    return "{" + listed + "}"
+
+
+def median_of(values: list[int]) -> float:
+    return float(statistics.median(values)) if values else float("nan")
+
+
+def calls_row(metric: str, windows: list[Calls], target: int, prefix: str, extra: str) -> Row:
+    """A Vault-calls row: the median total, its split, and the figure without the caller's
+    authorisation (which keymint caches per token for KEYMINT_AUTHZ_CACHE_TTL_S)."""
+    totals = [c.total for c in windows]
+    total = median_of(totals)
+    no_auth = median_of([c.total - c.auth for c in windows])
+    cached = sum(c.auth == 0 for c in windows)
+    ref = (
+        f"KV {median_of([c.kv for c in windows]):g} + auth {median_of([c.auth for c in windows]):g}"
+        f" + other {median_of([c.other for c in windows]):g} (medians)"
+    )
+    return Row(
+        metric,
+        total,
+        "calls",
+        ref,
+        f"<= {target}",
+        total <= target,
+        f"median of {len(windows)}, one fresh lease each, one token "
+        f"(min {min(totals, default=0)}, max {max(totals, default=0)}); "
+        f"excluding caller auth calls: {no_auth:g}; "
+        f"{cached} of {len(windows)} with no auth call (authz cache warm); "
+        f"per op: {per_op_shapes(windows, prefix)}{extra}",
+    )
+
+
+async def warm_pool_keys(http: httpx.AsyncClient, km: Keymint) -> float:
+    for line in (await http.get(f"{km.url}/metrics")).text.splitlines():
+        if line.startswith(f'keymint_warm_pool_keys{{role="{ROLE}"}} '):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def bybit_creates(w: World, master: SeededMaster) -> int:
+    with w.control() as control:
+        return sum(
+            r.get("retCode") == 0
+            for r in control.requests("/v5/user/create-sub-api")
+            if r.get("uid") == master.master_uid or r.get("apiKey") == master.api_key
+        )
+
+
+async def measure_vault_calls(w: World, sizes: Sizes) -> list[Row]:
+    n = sizes.calls_samples
+    # One keymint, every job a day away: its n cold mints, then renew and revoke of each lease.
+    master = seed(w, (n + 1) // 20 + 2)
+    km = start_km(w, master, scale=SEED_SCALE, env=QUIET_JOBS)
+    cold: list[Calls] = []
+    renew: list[Calls] = []
+    revoke: list[Calls] = []
+    leases: list[str] = []
+    async with httpx.AsyncClient(timeout=60) as http:
+        # Outside any window: connections, first-call imports, keymint's start-up reads.
+        (await mint(http, km))[1].raise_for_status()
+        for _ in range(n):
+            async with w.audit.window() as calls:
+                _, resp = await mint(http, km)
+            resp.raise_for_status()
+            leases.append(resp.json()["lease_id"])
+            cold.append(calls)
+        for lease in leases:
+            async with w.audit.window() as calls:
+                resp = await http.post(f"{km.url}/v1/leases/{lease}/renew", headers=km.headers())
+            resp.raise_for_status()
+            renew.append(calls)
+        for lease in leases:
+            async with w.audit.window() as calls:
+                resp = await http.delete(f"{km.url}/v1/leases/{lease}", headers=km.headers())
+            resp.raise_for_status()
+            revoke.append(calls)
+    stop_km(w, km)
+    warm, warm_prefix, warm_note = await _warm_hand_outs(w, n)
+    return [
+        calls_row("Vault calls per cold mint", cold, 4, km.prefix, ""),
+        calls_row("Vault calls per warm hand-out", warm, 3, warm_prefix, warm_note),
+        calls_row("Vault calls per renew", renew, 3, km.prefix, ""),
+        calls_row("Vault calls per revoke", revoke, 4, km.prefix, ""),
+    ]
+
+
+async def _warm_hand_outs(w: World, n: int) -> tuple[list[Calls], str, str]:
+    """n hand-outs from a full warm pool, with no refill in between.
+
+    The pool is filled by one keymint (refill and gauges every 0.5 s), which is then stopped; a
+    second keymint on the same prefix, every job a day away, hands the keys out. Its pool
+    only empties, so every hand-out is from the pool and no refill pass is in a window (the
+    leader's sweep refills pools, at the expiry interval)."""
+    size = n + 1  # one warm-up hand-out
+    master = seed(w, size // 20 + 2)
+    role = {"warm_pool": size}
+    filler = start_km(
+        w,
+        master,
+        scale=SEED_SCALE,
+        role=role,
+        env={
+            **QUIET_JOBS,
+            "KEYMINT_EXPIRY_INTERVAL_S": "0.5",
+        },
+    )
+    async with httpx.AsyncClient(timeout=60) as http:
+
+        async def full() -> bool:
+            return await warm_pool_keys(http, filler) >= size
+
+        await wait_until(full, 60 + size, "warm pool fill")
+    stop_km(w, filler)
+    km = start_km(w, master, scale=SEED_SCALE, role=role, env=QUIET_JOBS, prefix=filler.prefix)
+    windows: list[Calls] = []
+    async with httpx.AsyncClient(timeout=60) as http:
+        (await mint(http, km))[1].raise_for_status()
+        created_before = bybit_creates(w, master)
+        for _ in range(n):
+            async with w.audit.window() as calls:
+                _, resp = await mint(http, km)
+            resp.raise_for_status()
+            windows.append(calls)
+        created = bybit_creates(w, master) - created_before
+    stop_km(w, km)
+    note = f"; pool of {size} filled first; {created} keys created at Bybit meanwhile"
+    return windows, km.prefix, note
+
+
+async def measure_idle(w: World, sizes: Sizes) -> list[Row]:
+    n, subs, idle_s = sizes.idle_leases, sizes.idle_subaccounts, sizes.idle_s
+    master = seed(w, subs)
+    up = time.monotonic()
+    # Production's job intervals: what an idle replica costs Vault is what they make it cost.
+    km = start_km(
+        w, master, scale=SEED_SCALE, env={"KEYMINT_MINT_QUEUE_WAIT_S": "600"}, default_jobs=True
+    )
+    seeded = await mint_leases(km, n)
+    if seeded.errors:
+        raise RuntimeError(f"seeding {n} leases: {seeded.describe(n)}")
+    # The log is never quiet here (the jobs run throughout): the window is wall-clock time.
+    start = w.audit.offset()
+    started = time.monotonic()
+    await asyncio.sleep(idle_s)
+    end = w.audit.offset()
+    took = time.monotonic() - started
+    uptime = time.monotonic() - up
+    stop_km(w, km)
+    calls = w.audit.count(start, end)
+    per_min = calls.total * 60 / took
+    ref = (
+        f"KV {calls.kv * 60 / took:.0f} + auth {calls.auth * 60 / took:.0f} + other "
+        f"{calls.other * 60 / took:.0f} per min"
+    )
+    shapes = per_op_shapes([calls], km.prefix, per=took / 60)
+    return [
+        Row(
+            f"idle replica, {n:,} leases on {subs} sub-accounts",
+            round(per_min, 1),
+            "calls/min",
+            ref,
+            "<= 600 calls/min",
+            per_min <= 600,
+            f"{calls.total} Vault calls in {took:.0f}s idle, keymint's default job intervals; "
+            f"jobs minutes apart (reconcile, idempotency purge) are not amortised in: keymint "
+            f"was up {uptime:.0f}s in all; "
+            f"{seeded.describe(n)}; per minute: {shapes}",
+        )
+    ]
+
+
 # --- the run -------------------------------------------------------------------------------
 
 MEASUREMENTS: list[tuple[str, Callable[[World, Sizes], Awaitable[list[Row]]]]] = [
@@ -841,6 +1088,8 @@ MEASUREMENTS: list[tuple[str, Callable[[World, Sizes], Awaitable[list[Row]]]]] =
     ("reconciliation", measure_reconcile),
     ("metrics", measure_metrics),
     ("sustained load", measure_sustained),
+    ("vault calls", measure_vault_calls),
+    ("idle replica", measure_idle),
 ]
 
 
@@ -887,10 +1136,65 @@ def machine() -> str:
     return f"{platform.node() or 'host'}-{cores}c-{mem_gb:.0f}g"
 
 
+def measurement_name(text: str) -> str:
+    """`vault-calls`, `vault_calls` and `Vault Calls` all name "vault calls"."""
+    return " ".join(text.lower().replace("-", " ").replace("_", " ").split())
+
+
+def size_override(text: str) -> tuple[str, Any]:
+    """`FIELD=VALUE` for a Sizes field, VALUE parsed as the field's default is typed
+    (a tuple as comma-separated numbers)."""
+    name, sep, value = text.partition("=")
+    defaults = Sizes()
+    if not sep or name not in {f.name for f in dataclasses.fields(Sizes)}:
+        fields = ", ".join(f.name for f in dataclasses.fields(Sizes))
+        raise argparse.ArgumentTypeError(f"{text!r}: want FIELD=VALUE, FIELD one of {fields}")
+    default = getattr(defaults, name)
+    try:
+        if isinstance(default, tuple):
+            return name, tuple(float(v) for v in value.split(","))
+        return name, type(default)(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: not a {type(default).__name__}") from None
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    names = [name for name, _ in MEASUREMENTS]
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="keymint's benchmark: every measurement, or those named.",
+        epilog=f"measurements: {', '.join(repr(n) for n in names)}",
+    )
+    parser.add_argument(
+        "names", nargs="*", metavar="NAME", help="measurements to run (dashes for spaces)"
+    )
+    parser.add_argument(
+        "--only", action="append", default=[], metavar="NAME", help="run this one (repeatable)"
+    )
+    parser.add_argument(
+        "--size",
+        action="append",
+        default=[],
+        type=size_override,
+        metavar="FIELD=VALUE",
+        help="override a size, e.g. --size calls_samples=5 (repeatable)",
+    )
+    parser.add_argument("--list", action="store_true", help="print the measurements and exit")
+    args = parser.parse_args(argv)
+    args.only = [measurement_name(n) for n in [*args.names, *args.only]]
+    unknown = [n for n in args.only if n not in names]
+    if unknown:
+        parser.error(f"unknown measurement(s) {unknown}; choose from {names}")
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    only = [a.replace("-", " ") for a in args] or None
-    sizes = Sizes()
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.list:
+        print("\n".join(name for name, _ in MEASUREMENTS))
+        return 0
+    only: list[str] | None = args.only or None
+    sizes = Sizes(**dict(args.size))
     started = time.perf_counter()
     with world() as w:
         rows = asyncio.run(run_all(w, sizes, only))
@@ -899,7 +1203,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nbench took {elapsed:.0f}s")
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     day = datetime.now(UTC).strftime("%Y-%m-%d")
-    out = RESULTS_DIR / f"{day}-{machine()}.json"
+    # A partial or resized run must not overwrite the day's full results.
+    suffix = ""
+    if only:
+        suffix += "-only-" + "+".join(n.replace(" ", "-") for n in only)
+    if args.size:
+        suffix += "-resized"
+    out = RESULTS_DIR / f"{day}-{machine()}{suffix}.json"
     out.write_text(
         json.dumps(
             {

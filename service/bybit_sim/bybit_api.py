@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import json
+import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -56,7 +58,7 @@ async def process(sim: Simulator, request: Incoming) -> Outcome:
         # Docs: a GET carrying a body is refused with HTTP 403.
         return Outcome(text_reply(403, "Forbidden"))
     if (request.method, request.path) == ("GET", MARKET_TIME_PATH):
-        return await _with_faults(sim, request.path, lambda: _market_time(sim))
+        return await _with_faults(sim, request, lambda: _market_time(sim))
     route = ROUTES.get((request.method, request.path))
     if route is None:
         error = BybitError(
@@ -78,9 +80,7 @@ async def _authenticated(
         account.uid, request.path, route.limit, sim.config.rate_limit_scale, sim.clock.now_ms()
     )
     if verdict.allowed:
-        outcome = await _with_faults(
-            sim, request.path, lambda: _run(sim, request, route, key, account)
-        )
+        outcome = await _with_faults(sim, request, lambda: _run(sim, request, route, key, account))
     else:
         too_many = BybitError(envelope.TOO_MANY_VISITS, envelope.TOO_MANY_VISITS_MSG)
         outcome = Outcome(error_reply(too_many, sim.clock.now_ms()))
@@ -91,8 +91,8 @@ async def _authenticated(
     return outcome
 
 
-async def _with_faults(sim: Simulator, path: str, action: Callable[[], Reply]) -> Outcome:
-    fault = sim.faults.take(path)
+async def _with_faults(sim: Simulator, request: Incoming, action: Callable[[], Reply]) -> Outcome:
+    fault = sim.faults.take(request.path, _subaccount_named(request))
     if fault is None:
         return Outcome(action())
     if fault.latency_ms:
@@ -105,6 +105,19 @@ async def _with_faults(sim: Simulator, path: str, action: Callable[[], Reply]) -
         msg = fault.ret_msg if fault.ret_msg is not None else "simulated fault"
         return Outcome(bybit_reply(fault.ret_code, msg, {}, sim.clock.now_ms()))
     return Outcome(action(), Delivery.DROP if fault.drop_after_action else Delivery.ANSWER)
+
+
+def _subaccount_named(request: Incoming) -> int | None:
+    """The sub-account a request is about (`subuid` in a POST body, `subMemberId` in a GET
+    query), so a fault can hit one sub-account's requests only."""
+    try:
+        if request.method == "GET":
+            value = urllib.parse.parse_qs(request.raw_query.decode()).get("subMemberId", [None])[0]
+        else:
+            value = json.loads(request.body or b"{}").get("subuid")
+        return int(value) if value is not None else None
+    except (ValueError, AttributeError, UnicodeDecodeError):
+        return None
 
 
 def _market_time(sim: Simulator) -> Reply:

@@ -19,6 +19,8 @@ class FaultSpec(BaseModel):
     http_status: int | None = Field(None, ge=100, le=599)
     timeout: bool = False
     drop_after_action: bool = False
+    # Only requests about this sub-account (subuid / subMemberId); None: every request.
+    subaccount: int | None = None
 
     @model_validator(mode="after")
     def _one_outcome(self) -> Self:
@@ -62,10 +64,12 @@ class FaultBook:
     def clear(self) -> None:
         self._faults.clear()
 
-    def take(self, path: str) -> FaultSpec | None:
-        """The oldest fault for `path`, used up by one request."""
+    def take(self, path: str, subaccount: int | None = None) -> FaultSpec | None:
+        """The oldest fault for `path` (and the request's sub-account), used up by one request."""
         for fault in self._faults:
             if fault.spec.endpoint != path:
+                continue
+            if fault.spec.subaccount is not None and fault.spec.subaccount != subaccount:
                 continue
             if fault.remaining is not None:
                 fault.remaining -= 1

@@ -8,12 +8,12 @@ from contextlib import asynccontextmanager
 import structlog
 from fastapi import FastAPI
 
-from keymint import __version__
+from keymint import __version__, wiring
 from keymint.api import config, creds, leases, reconcile, roles, static_roles, subaccounts, sys
 from keymint.api.errors import install_error_handlers
 from keymint.api.middleware import RequestContext
-from keymint.backend import Backend
-from keymint.engine.role_store import RolesFileError
+from keymint.engine.layout import LegacyLayout
+from keymint.engine.roles_file import RolesFileError
 from keymint.errors import KeymintError
 from keymint.settings import Settings
 
@@ -24,16 +24,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         try:
-            backend = await Backend.start(settings or Settings())
-        except (KeymintError, RolesFileError, ValueError) as exc:
+            services = await wiring.start(settings or Settings())
+        except (KeymintError, RolesFileError, LegacyLayout, ValueError) as exc:
             message = exc.message if isinstance(exc, KeymintError) else str(exc)
             log.error("startup_failed", error=message)
             raise
-        app.state.backend = backend
+        app.state.services = services
         try:
             yield
         finally:
-            await backend.stop()
+            await services.stop()
 
     app = FastAPI(
         title="keymint",

@@ -37,6 +37,12 @@ class Conflict(KeymintError):
     status_code = 409
 
 
+class Unprocessable(KeymintError):
+    """Well-formed but contradicting an earlier request (an idempotent replay of another body)."""
+
+    status_code = 422
+
+
 class TooManyRequests(KeymintError):
     """Refused for now; `Retry-After` says when trying again makes sense."""
 

@@ -33,17 +33,28 @@ class Job:
     leader_only: bool = True
 
 
+async def _ignore(is_leader: bool) -> None:
+    """The default leadership hook."""
+
+
 class Scheduler:
-    def __init__(self, leader: LeaderLock, jobs: list[Job]) -> None:
+    def __init__(
+        self,
+        leader: LeaderLock,
+        jobs: list[Job],
+        *,
+        on_leadership: Callable[[bool], Awaitable[None]] = _ignore,
+    ) -> None:
         self.leader = leader
         self._jobs = jobs
+        self._on_leadership = on_leadership
         self._scheduler = AsyncIOScheduler(timezone=UTC)
 
     def start(self) -> None:
         now = datetime.now(UTC)
         renew_every = max(0.5, self.leader.lease_s / 3)
         self._scheduler.add_job(
-            self.leader.tick,
+            self._tick,
             "interval",
             seconds=renew_every,
             id="leader-lock",
@@ -65,6 +76,9 @@ class Scheduler:
             )
         self._scheduler.start()
         log.info("scheduler_started", jobs=[j.id for j in self._jobs], holder=self.leader.holder)
+
+    async def _tick(self) -> None:
+        await self._on_leadership(await self.leader.tick())
 
     def _guarded(self, job: Job) -> JobFn:
         async def run() -> None:

@@ -55,20 +55,33 @@ class Settings(BaseSettings):
         description="this replica's name in the leader lock",
     )
     leader_lease_s: float = Field(default=15.0, gt=0)
-    metrics_refresh_s: float = Field(
-        default=15.0, gt=0, description="how often every replica recomputes the state gauges"
-    )
     master_key_check_s: float = Field(
         default=300.0, gt=0, description="how often the master key's expiry is read from Bybit"
     )
-    expiry_interval_s: float = Field(default=10.0, gt=0)
-    warm_pool_interval_s: float = Field(default=5.0, gt=0)
+    expiry_interval_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="how often the leader sweeps the sub-account records: expiry, retried "
+        "deletions, warm-pool trims and refills, and the state gauges",
+    )
+    master_refresh_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="how long the master credential is used before Vault is asked again (at "
+        "once after Bybit refuses it)",
+    )
     revoke_max_attempts: int = Field(
         default=8, ge=1, description="failed revocations before a lease is irrevocable"
     )
     revoke_backoff_s: float = Field(default=5.0, gt=0)
     revoke_irrevocable_retry_s: float = Field(
         default=86400.0, gt=0, description="how often an irrevocable lease is retried"
+    )
+    revoke_claim_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="how long a request's claim on a key it is deleting keeps other replicas "
+        "away (a leader's claim ends with its term)",
     )
 
     reconcile_grace_s: float = Field(

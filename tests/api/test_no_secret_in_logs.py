@@ -13,7 +13,7 @@ import yaml
 
 from bybit_sim.control_client import SimControl
 from keymint.devstack import ManagedProcess, example_roles, start_keymint
-from stackkit import BOT_IP, BOT_RULES
+from stackkit import BOT_IP, BOT_RULES, wait_for
 
 
 def test_service_logs_hold_no_secret_or_token(
@@ -42,6 +42,7 @@ def test_service_logs_hold_no_secret_or_token(
             "KEYMINT_VAULT_ADDR": openbao.url,
             "KEYMINT_VAULT_TOKEN": root_token,
             "KEYMINT_VAULT_PREFIX": prefix,
+            "KEYMINT_MASTER_REFRESH_S": "0.1",
             "KEYMINT_ROLES_FILE": str(roles),
             "KEYMINT_BYBIT_BASE_URL": sim.url,
             "KEYMINT_LOG_LEVEL": "DEBUG",
@@ -74,7 +75,8 @@ def test_service_logs_hold_no_secret_or_token(
             path=master_path,
             secret={"api_key": master.api_key, "api_secret": wrong, "master_uid": "1"},
         )
-        assert http.post("/v1/creds/spot-trader").status_code == 502
+        # Cached for KEYMINT_MASTER_REFRESH_S: the wrong secret is used within that.
+        wait_for(lambda: http.post("/v1/creds/spot-trader").status_code == 502)
         sim.fault("/v5/user/create-sub-api", drop_after_action=True)
         vault.secrets.kv.v2.create_or_update_secret(
             path=master_path,

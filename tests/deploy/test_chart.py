@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 import keymint
-from keymint.engine.role_store import load_roles_file
+from keymint.engine.roles_file import load_roles_file
 
 from .helmkit import (
     CHART_DIR,

@@ -4,8 +4,13 @@ from typing import Any
 
 import pytest
 
-from keymint.engine.roles import parse_role
+from keymint.engine.dynamic.role import Role
+from keymint.engine.templates import parse_definition
 from keymint.errors import BadRequest
+
+
+def parse_role(name: str, body: dict[str, Any]) -> Role:
+    return parse_definition(Role, name, body)
 
 
 def _role(**overrides: Any) -> dict[str, Any]:

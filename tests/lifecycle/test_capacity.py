@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 
 from keymint.devstack import start_keymint
+from reconcile.support import create_by_hand
 from stackkit import ADMIN_RULES, MakeStack, Stack, roles_of
 
 
@@ -58,14 +59,38 @@ def test_a_large_pool_is_sampled_yet_filled_to_its_last_slot(make_stack: MakeSta
 
 
 def test_a_refusal_at_bybits_cap_moves_to_the_next_subaccount(make_stack: MakeStack) -> None:
-    # Bybit's own count (foreign keys included) is lower than keymint's configured limit.
-    stack = make_stack(roles=roles_of(fleet={}))
-    stack.sim.configure(max_keys_per_subaccount=3)
+    # Keys made by hand that keymint has not counted yet: Bybit's cap comes before keymint's.
+    stack = make_stack(subaccount_key_limit=4, roles=roles_of(fleet={}), scheduler_enabled=False)
+    stack.sim.configure(max_keys_per_subaccount=4)
+    crowded, other = stack.master.subaccounts
+    for n in range(2):
+        create_by_hand(stack, crowded, f"ops-{n}")
     admin = stack.token(ADMIN_RULES)
     for _ in range(6):
         assert mint(stack, admin, "fleet").status_code == 200
-    assert sorted(per_subaccount(stack).values()) == [3, 3]
+    assert per_subaccount(stack) == {crowded: 4, other: 4}
     assert mint(stack, admin, "fleet").status_code == 429
+    # The refusal was confirmed by listing, and the record learned the two foreign keys.
+    usage = stack.call("GET", "/v1/subaccounts", admin).json()["data"]["key_info"]
+    assert usage[crowded]["foreign_keys"] == 2 and usage[crowded]["used"] == 4
+
+
+def test_one_generic_refusal_leaves_the_subaccount_capacity_unchanged(
+    make_stack: MakeStack,
+) -> None:
+    # 10001 is also Bybit's generic parameter error: unconfirmed by a listing, it is a 502.
+    stack = make_stack(roles=roles_of(solo={"pool": 1}), scheduler_enabled=False)
+    [uid] = stack.master.subaccounts[:1]
+    stack.sim.fault("/v5/user/create-sub-api", ret_code=10001, ret_msg="params error: ips")
+    admin = stack.token(ADMIN_RULES)
+    refused = mint(stack, admin, "solo")
+    assert refused.status_code == 502
+    assert "params error: ips" in refused.json()["errors"][0]
+    usage = stack.call("GET", "/v1/subaccounts", admin).json()["data"]["key_info"][uid]
+    assert (usage["used"], usage["foreign_keys"]) == (0, 0)
+    for _ in range(20):
+        assert mint(stack, admin, "solo").status_code == 200
+    assert per_subaccount(stack) == {uid: 20}
 
 
 def test_auto_provisioning_grows_a_full_pool_up_to_its_maximum(make_stack: MakeStack) -> None:

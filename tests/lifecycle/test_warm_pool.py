@@ -15,7 +15,7 @@ def pooled(stack: Stack) -> set[str]:
 
 def test_fifty_bots_get_pooled_keys_at_once_and_the_pool_refills(make_stack: MakeStack) -> None:
     stack = make_stack(
-        subaccounts=5, warm_pool_interval_s=0.5, roles=roles_of(fleet={"warm_pool": 50})
+        subaccounts=5, expiry_interval_s=0.3, roles=roles_of(fleet={"warm_pool": 50})
     )
     admin = stack.token(ADMIN_RULES)
     wait_for(lambda: len(stack.keys_at_bybit()) == 50, timeout_s=30)
@@ -42,7 +42,7 @@ def test_fifty_bots_get_pooled_keys_at_once_and_the_pool_refills(make_stack: Mak
 def test_a_pooled_key_made_for_an_older_role_definition_is_not_handed_out(
     make_stack: MakeStack,
 ) -> None:
-    stack = make_stack(warm_pool_interval_s=0.3)
+    stack = make_stack(expiry_interval_s=0.3)
     admin = stack.token(ADMIN_RULES)
     body = {
         "subaccounts": [int(stack.master.subaccounts[0])],

@@ -27,7 +27,7 @@ def value(samples: Samples, name: str, **labels: str) -> float:
 
 
 def test_traffic_shows_in_metrics_without_secrets_or_key_ids(make_stack: MakeStack) -> None:
-    stack = make_stack(metrics_refresh_s=0.3)
+    stack = make_stack(expiry_interval_s=0.3)
     admin = stack.token(ADMIN_RULES)
     _, before = scrape(stack)
     minted = [stack.call("POST", "/v1/creds/spot-trader", admin).json() for _ in range(3)]

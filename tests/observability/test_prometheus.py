@@ -56,9 +56,7 @@ def prometheus(tmp_path: Path, stack_under_watch: Stack) -> Iterator[ManagedProc
 def stack_under_watch(make_stack: MakeStack) -> Stack:
     return make_stack(
         roles=roles,
-        metrics_refresh_s=0.5,
-        expiry_interval_s=0.5,
-        warm_pool_interval_s=0.5,
+        expiry_interval_s=0.3,
         static_rotation_interval_s=0.5,
         master_key_check_s=1.0,
         reconcile_grace_s=0.0,

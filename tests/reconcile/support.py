@@ -14,7 +14,7 @@ from sim.simtools import pybit
 from stackkit import ADMIN_RULES, MakeStack, Stack
 
 SPOT = {"Spot": ["SpotTrade"]}
-LEDGER = "subaccounts/{uid}"
+RECORD = "keys/{uid}"
 
 
 def quiet_stack(make_stack: MakeStack, **overrides: Any) -> Stack:
@@ -70,26 +70,35 @@ def kv_read(stack: Stack, path: str) -> dict[str, Any] | None:
 
 
 def ledger(stack: Stack, uid: str) -> dict[str, Any]:
-    return kv_read(stack, LEDGER.format(uid=uid)) or {"slots": {}, "external_keys": 0}
+    """The sub-account record: every key keymint holds there, and the foreign count."""
+    return kv_read(stack, RECORD.format(uid=uid)) or {
+        "uid": int(uid),
+        "keys": {},
+        "foreign_keys": 0,
+    }
 
 
 def plant_slot(stack: Stack, uid: str, key: str, *, age_s: float) -> None:
-    """A write-ahead slot as a mint reserves it, `age_s` old, with nothing owning it."""
+    """A write-ahead reservation as a mint writes it, `age_s` old, that never settled."""
     current = ledger(stack, uid)
-    current["slots"][key] = {
+    current["keys"][key] = {
+        "key": key,
+        "owner": "lease",
         "role": "spot-trader",
         "note": f"keymint:{key}",
+        "state": "minting",
         "reserved_at": time.time() - age_s,
-        "kind": "lease",
+        "permissions": SPOT,
+        "ips": ["127.0.0.1"],
     }
     stack.vault.secrets.kv.v2.create_or_update_secret(
-        path=f"{stack.prefix}/{LEDGER.format(uid=uid)}", secret=current, mount_point="secret"
+        path=f"{stack.prefix}/{RECORD.format(uid=uid)}", secret=current, mount_point="secret"
     )
 
 
 def half_made_key(stack: Stack, uid: str, *, age_s: float) -> tuple[str, str]:
-    """A mint that stopped between Bybit's create and the lease write, `age_s` ago: slot and
-    key, no lease. Its slot key and note come back."""
+    """A mint that stopped between Bybit's create and settling its entry, `age_s` ago: a
+    `minting` entry and the key, no lease. Its key id and note come back."""
     key, note = keymint_note()
     plant_slot(stack, uid, key, age_s=age_s)
     create_by_hand(stack, uid, note)
@@ -117,7 +126,7 @@ def kv_snapshot(stack: Stack, folder: str = "") -> dict[str, Any]:
 def unowned_keymint_keys(stack: Stack) -> list[dict[str, Any]]:
     """Keys at Bybit with keymint's note and no lease behind them."""
     leases = stack.call("GET", "/v1/leases", stack.token(ADMIN_RULES)).json()["data"]["keys"]
-    owned = {lease.rsplit("/", 1)[1] for lease in leases}
+    owned = {lease.rsplit("-", 1)[1] for lease in leases}
     return [
         k
         for k in stack.keys_at_bybit()

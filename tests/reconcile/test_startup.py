@@ -24,7 +24,7 @@ def test_startup_deletes_the_key_of_an_unfinished_mint(make_stack: MakeStack) ->
     # A replica started once the grace has passed (here: a grace of zero) replays both.
     make_stack(same_as=first, scheduler_enabled=False, reconcile_grace_s=0)
     assert first.keys_at_bybit() == []
-    assert all(ledger(first, u)["slots"] == {} for u in first.master.subaccounts)
+    assert all(ledger(first, u)["keys"] == {} for u in first.master.subaccounts)
 
 
 def test_startup_leaves_a_young_intent_alone(make_stack: MakeStack) -> None:
@@ -33,4 +33,4 @@ def test_startup_leaves_a_young_intent_alone(make_stack: MakeStack) -> None:
     in_flight, note = half_made_key(first, uid, age_s=1)
     make_stack(same_as=first, scheduler_enabled=False)
     assert [k["note"] for k in first.keys_at_bybit()] == [note]
-    assert set(ledger(first, uid)["slots"]) == {in_flight}
+    assert set(ledger(first, uid)["keys"]) == {in_flight}

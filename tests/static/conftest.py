@@ -6,14 +6,16 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import hvac
 import pytest
 from pydantic import SecretStr
 
-from keymint.backend import Backend
+from keymint import wiring
 from keymint.settings import Settings
+from keymint.wiring import Services
 from stackkit import BOT_IP, Stack
 
-Replica = Callable[[Stack], Awaitable[Backend]]
+Replica = Callable[[Stack], Awaitable[Services]]
 
 
 def static_role(stack: Stack, **overrides: Any) -> dict[str, Any]:
@@ -37,12 +39,15 @@ def creds_record(stack: Stack, name: str) -> dict[str, Any]:
 
 
 def ledger_keys(stack: Stack) -> set[str]:
-    """The slots keymint holds on the stack's first sub-account."""
+    """The keys keymint's record holds on the stack's first sub-account."""
     uid = stack.master.subaccounts[0]
-    found = stack.vault.secrets.kv.v2.read_secret_version(
-        path=f"{stack.prefix}/subaccounts/{uid}", raise_on_deleted_version=True
-    )
-    return set(found["data"]["data"]["slots"])
+    try:
+        found = stack.vault.secrets.kv.v2.read_secret_version(
+            path=f"{stack.prefix}/keys/{uid}", raise_on_deleted_version=True
+        )
+    except hvac.exceptions.InvalidPath:
+        return set()
+    return set(found["data"]["data"]["keys"])
 
 
 def api_keys_at_bybit(stack: Stack) -> set[str]:
@@ -51,9 +56,9 @@ def api_keys_at_bybit(stack: Stack) -> set[str]:
 
 @pytest.fixture
 async def replica() -> AsyncIterator[Replica]:
-    started: list[Backend] = []
+    started: list[Services] = []
 
-    async def start(stack: Stack) -> Backend:
+    async def start(stack: Stack) -> Services:
         settings = Settings(
             _env_file=None,  # type: ignore[call-arg]
             vault_addr=stack.vault.url,
@@ -64,10 +69,10 @@ async def replica() -> AsyncIterator[Replica]:
             bybit_rate_limit_scale=50.0,
             scheduler_enabled=False,
         )
-        backend = await Backend.start(settings)
-        started.append(backend)
-        return backend
+        services = await wiring.start(settings)
+        started.append(services)
+        return services
 
     yield start
-    for backend in started:
-        await backend.stop()
+    for services in started:
+        await services.stop()

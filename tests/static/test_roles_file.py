@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from keymint.engine.role_store import RolesFileError, load_roles_file
+from keymint.engine.roles_file import RolesFileError, load_roles_file
 
 STATIC = {"subaccount_uid": 100002, "permissions": {"Spot": ["SpotTrade"]}, "ips": ["10.0.0.7"]}
 

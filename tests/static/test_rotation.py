@@ -9,7 +9,7 @@ import time
 import pytest
 from pybit.exceptions import FailedRequestError, InvalidRequestError
 
-from keymint.engine.static_roles import Outcome
+from keymint.engine.static.rotation import Outcome
 from sim.simtools import pybit_from
 from stackkit import ADMIN_RULES, BOT_IP, Stack
 
@@ -52,7 +52,7 @@ async def test_rotation_keeps_the_old_key_through_the_overlap(
     assert record["previous"]["api_key"] == first["api_key"]
     assert _balance_ok(stack, record["current"]) and _balance_ok(stack, first)
 
-    rotator = (await replica(stack)).static
+    rotator = (await replica(stack)).rotator
     assert await rotator.finish_overlaps(now=time.time() + 60) == []
     [ended] = await rotator.finish_overlaps(now=record["previous"]["delete_after"])
     assert ended.outcome == Outcome.PREVIOUS_DELETED and ended.api_key == first["api_key"]
@@ -67,7 +67,7 @@ async def test_a_failed_create_keeps_the_current_key_and_backs_off(
 ) -> None:
     _create(stack)
     before = creds_record(stack, "mm")
-    rotator = (await replica(stack)).static
+    rotator = (await replica(stack)).rotator
     due = before["next_rotation_at"]
     stack.sim.fault("/v5/user/create-sub-api", http_status=503, count=1)
 
@@ -96,7 +96,7 @@ async def test_a_failed_delete_keeps_the_previous_key_listed(
     admin = _create(stack)
     assert stack.call("POST", "/v1/rotate-role/mm", admin).status_code == 200
     previous = creds_record(stack, "mm")["previous"]
-    rotator = (await replica(stack)).static
+    rotator = (await replica(stack)).rotator
     stack.sim.fault("/v5/user/delete-sub-api", ret_code=10016, count=4)
 
     [failed] = await rotator.finish_overlaps(now=previous["delete_after"])
@@ -115,7 +115,7 @@ async def test_a_failed_delete_keeps_the_previous_key_listed(
 
 async def test_racing_replicas_rotate_once_per_period(stack: Stack, replica: Replica) -> None:
     _create(stack)
-    one, two = (await replica(stack)).static, (await replica(stack)).static
+    one, two = (await replica(stack)).rotator, (await replica(stack)).rotator
     now = creds_record(stack, "mm")["next_rotation_at"]
     for generation in (2, 3, 4):
         # The first create answers late, so both replicas have read the due rotation and both

@@ -95,7 +95,7 @@ async def test_file_static_roles_are_read_only_and_get_their_key_from_the_schedu
         assert "defined in the roles file" in refused.json()["errors"][0]
     assert stack.call("GET", "/v1/static-creds/from-file", admin).status_code == 503
 
-    [outcome] = await (await replica(stack)).static.rotate_due()
+    [outcome] = await (await replica(stack)).rotator.rotate_due()
     assert outcome.outcome == "rotated" and outcome.generation == 1
     creds = stack.call("GET", "/v1/static-creds/from-file", admin).json()["data"]
     assert creds["api_key"] == outcome.api_key and creds["rotation_period"] == 30 * 86400
@@ -117,7 +117,7 @@ async def test_a_refused_first_key_leaves_the_role_pending(stack: Stack, replica
     assert stack.keys_at_bybit() == [] and ledger_keys(stack) == set()
 
     retry_at = creds_record(stack, "mm")["next_rotation_at"]
-    [outcome] = await (await replica(stack)).static.rotate_due(now=retry_at)
+    [outcome] = await (await replica(stack)).rotator.rotate_due(now=retry_at)
     assert outcome.outcome == "rotated"
     assert stack.call("GET", "/v1/static-creds/mm", admin).status_code == 200
 

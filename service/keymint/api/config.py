@@ -8,19 +8,24 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends
 from fastapi.responses import JSONResponse
 
-from keymint.api.deps import BackendDep, require
+from keymint.api.deps import ConfigDep, ServicesDep, require
 from keymint.api.envelope import ERRORS, VaultResponse, envelope
-from keymint.engine.leases import Caller
+from keymint.engine.caller import Caller
+from keymint.engine.config import EngineConfigStore
 
 router = APIRouter(tags=["config"])
 
 
-async def _config_data(backend: BackendDep) -> dict[str, Any]:
-    config = await backend.engine_config()
+async def _config_data(config: EngineConfigStore, key_limit: int) -> dict[str, Any]:
+    master = await config.master()
     return {
-        **config.public(),
-        "subaccount_key_limit": backend.settings.subaccount_key_limit,
-        "master": await backend.master_summary(),
+        **(await config.current()).public(),
+        "subaccount_key_limit": key_limit,
+        "master": {
+            "configured": master.configured,
+            "api_key": master.api_key,
+            "master_uid": master.master_uid,
+        },
     }
 
 
@@ -32,9 +37,11 @@ async def _config_data(backend: BackendDep) -> dict[str, Any]:
     responses=ERRORS,
 )
 async def read_config(
-    backend: BackendDep, _: Annotated[Caller, Depends(require("read", "config"))]
+    config: ConfigDep,
+    found: ServicesDep,
+    _: Annotated[Caller, Depends(require("read", "config"))],
 ) -> JSONResponse:
-    return envelope(await _config_data(backend))
+    return envelope(await _config_data(config, found.settings.subaccount_key_limit))
 
 
 @router.put(
@@ -45,7 +52,8 @@ async def read_config(
     responses=ERRORS,
 )
 async def write_config(
-    backend: BackendDep,
+    config: ConfigDep,
+    found: ServicesDep,
     _: Annotated[Caller, Depends(require("update", "config"))],
     body: Annotated[
         dict[str, Any],
@@ -55,5 +63,5 @@ async def write_config(
         ),
     ],
 ) -> JSONResponse:
-    await backend.update_engine_config(body)
-    return envelope(await _config_data(backend))
+    await config.update(body)
+    return envelope(await _config_data(config, found.settings.subaccount_key_limit))

@@ -8,11 +8,11 @@ from fastapi import APIRouter, Body, Depends, Header
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from keymint.api.deps import BackendDep, duration_field, require
-from keymint.api.envelope import ERRORS, VaultResponse, WrapInfoOut, envelope, iso
-from keymint.engine import idempotency
-from keymint.engine.creds import Minted
-from keymint.engine.leases import Caller
+from keymint.api.deps import MintingDep, ServicesDep, duration_field, require
+from keymint.api.envelope import ERRORS, VaultResponse, WrapInfoOut, envelope
+from keymint.engine.caller import Caller
+from keymint.engine.durations import iso
+from keymint.engine.dynamic.idempotency import Minted
 
 router = APIRouter(tags=["creds"])
 
@@ -76,13 +76,15 @@ def _answer(minted: Minted) -> dict[str, Any]:
     responses={
         **ERRORS,
         409: ERRORS[400] | {"description": "Idempotent request in progress"},
+        422: ERRORS[400] | {"description": "Idempotency-Key reused with another request"},
         429: ERRORS[400] | {"description": "Every sub-account of the pool is full"},
         502: ERRORS[400] | {"description": "Bybit refused or rate-limited"},
     },
 )
 async def mint(
     role: str,
-    backend: BackendDep,
+    minting: MintingDep,
+    found: ServicesDep,
     caller: Annotated[Caller, Depends(require("update", "creds/{role}"))],
     body: Annotated[CredsRequest | None, Body()] = None,
     idempotency_key: Annotated[
@@ -103,31 +105,18 @@ async def mint(
     request = body or CredsRequest()
     ttl = duration_field(request.ttl, "ttl")
     wrap_ttl = duration_field(x_vault_wrap_ttl or request.wrap_ttl, "wrap_ttl")
-    stored = await backend.roles.get(role)
-
-    async def mint() -> Minted:
-        instance = x_keymint_instance or request.instance_id
-        return await backend.issuer.mint(stored.role, caller=caller, ttl=ttl, instance_id=instance)
-
-    answer: dict[str, Any] | None = None
-    if idempotency_key is not None:
-        who = caller.entity_id or caller.accessor
-        digest = idempotency.digest(caller=who, role=role, key=idempotency_key)
-        answer, version = await backend.idempotency.begin(digest)
-        if answer is None:
-            try:
-                answer = _answer(await mint())
-            except BaseException:
-                await backend.idempotency.abandon(digest, version)
-                raise
-            await backend.idempotency.finish(digest, version, answer)
-    else:
-        answer = _answer(await mint())
-
+    minted = await minting.mint(
+        role,
+        caller=caller,
+        ttl=ttl,
+        instance_id=x_keymint_instance or request.instance_id,
+        idempotency_key=idempotency_key,
+    )
+    answer = _answer(minted)
     if wrap_ttl:
         # The lease travels inside the wrapped payload so the bot can renew after unwrapping.
         payload = {**answer["data"], "lease_id": answer["lease_id"]}
-        info = await backend.wrap(payload, wrap_ttl)
+        info = await found.wrap(payload, wrap_ttl)
         return envelope(
             wrap_info=WrapInfoOut(
                 token=info.token,

@@ -1,4 +1,5 @@
-"""Shared route dependencies: the backend, and authorisation of the caller by Vault policy."""
+"""Shared route dependencies: the service each route calls, and authorisation of the caller by
+Vault policy."""
 
 from __future__ import annotations
 
@@ -8,21 +9,64 @@ from typing import Annotated, Any
 import structlog
 from fastapi import Depends, Header, Request
 
-from keymint.backend import Backend
+from keymint.engine.caller import Caller
+from keymint.engine.config import EngineConfigStore
 from keymint.engine.durations import parse_duration
-from keymint.engine.leases import Caller, split_lease_id
+from keymint.engine.dynamic.lease import parse_lease_id
+from keymint.engine.dynamic.leases import LeaseService
+from keymint.engine.dynamic.minting import Minting
+from keymint.engine.dynamic.role_admin import Roles
+from keymint.engine.keys.capacity import CapacityView
+from keymint.engine.reconcile.reconciler import Reconciler
+from keymint.engine.static.admin import StaticRoles
 from keymint.errors import BadRequest, KeymintError, NotFound
-from keymint.vault import CallerIdentity, Capability, caller_token
+from keymint.vault import Authorizer, CallerIdentity, Capability, caller_token
+from keymint.wiring import Services
 
 log = structlog.get_logger(__name__)
 
 
-def get_backend(request: Request) -> Backend:
-    backend: Backend = request.app.state.backend
-    return backend
+def services(request: Request) -> Services:
+    found: Services = request.app.state.services
+    return found
 
 
-BackendDep = Annotated[Backend, Depends(get_backend)]
+def _minting(request: Request) -> Minting:
+    return services(request).minting
+
+
+def _leases(request: Request) -> LeaseService:
+    return services(request).leases
+
+
+def _roles(request: Request) -> Roles:
+    return services(request).roles
+
+
+def _static(request: Request) -> StaticRoles:
+    return services(request).static
+
+
+def _reconciler(request: Request) -> Reconciler:
+    return services(request).reconciler
+
+
+def _capacity(request: Request) -> CapacityView:
+    return services(request).capacity
+
+
+def _config(request: Request) -> EngineConfigStore:
+    return services(request).config
+
+
+ServicesDep = Annotated[Services, Depends(services)]
+MintingDep = Annotated[Minting, Depends(_minting)]
+LeasesDep = Annotated[LeaseService, Depends(_leases)]
+RolesDep = Annotated[Roles, Depends(_roles)]
+StaticRolesDep = Annotated[StaticRoles, Depends(_static)]
+ReconcilerDep = Annotated[Reconciler, Depends(_reconciler)]
+CapacityDep = Annotated[CapacityView, Depends(_capacity)]
+ConfigDep = Annotated[EngineConfigStore, Depends(_config)]
 XVaultToken = Annotated[
     str | None,
     Header(description="The caller's Vault token (or send `Authorization: Bearer <token>`)"),
@@ -32,7 +76,7 @@ AuthorizationHeader = Annotated[str | None, Header(include_in_schema=False)]
 
 async def authorize(
     request: Request,
-    backend: Backend,
+    authorizer: Authorizer,
     capability: Capability,
     path: str,
     x_vault_token: str | None,
@@ -40,7 +84,7 @@ async def authorize(
 ) -> Caller:
     token = caller_token(x_vault_token=x_vault_token, authorization=authorization)
     try:
-        identity = await backend.authorizer.authorize(token, path, capability)
+        identity = await authorizer.authorize(token, path, capability)
     except KeymintError as exc:
         log.warning(
             "authorization_denied",
@@ -58,20 +102,16 @@ async def authorize(
 
 async def authorize_write(
     request: Request,
-    backend: Backend,
     path: str,
-    read: Callable[[], Awaitable[object]],
+    exists: Callable[[], Awaitable[bool]],
     x_vault_token: str | None,
     authorization: str | None,
 ) -> Caller:
-    """Like Vault, creating needs `create` and changing needs `update` on `path`; `read`
-    raises NotFound when the record does not exist yet."""
-    capability: Capability = "update"
-    try:
-        await read()
-    except NotFound:
-        capability = "create"
-    return await authorize(request, backend, capability, path, x_vault_token, authorization)
+    """Like Vault, creating needs `create` and changing needs `update` on `path`."""
+    capability: Capability = "update" if await exists() else "create"
+    return await authorize(
+        request, services(request).authorizer, capability, path, x_vault_token, authorization
+    )
 
 
 def require(
@@ -82,14 +122,14 @@ def require(
 
     async def dependency(
         request: Request,
-        backend: BackendDep,
+        found: ServicesDep,
         x_vault_token: XVaultToken = None,
         authorization: AuthorizationHeader = None,
     ) -> Caller:
         params = request.path_params
         policy_path = path.format(**params) if isinstance(path, str) else path(params)
         return await authorize(
-            request, backend, capability, policy_path, x_vault_token, authorization
+            request, found.authorizer, capability, policy_path, x_vault_token, authorization
         )
 
     return dependency
@@ -99,10 +139,10 @@ def lease_policy_path(params: dict[str, Any]) -> str:
     """`leases/<role>/<key>` for `keymint/creds/<role>/<key>`: a bot's policy can grant renew
     and revoke on its own role's leases with `keymint/leases/<role>/*`."""
     lease_id = str(params["lease_id"])
-    parts = split_lease_id(lease_id)
-    if parts is None:
+    ref = parse_lease_id(lease_id)
+    if ref is None:
         raise NotFound(f"lease {lease_id!r} not found")
-    return f"leases/{parts[0]}/{parts[1]}"
+    return f"leases/{ref.role}/{ref.uid}-{ref.key}"
 
 
 def duration_field(value: int | str | None, field: str) -> int | None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from fastapi.responses import JSONResponse
@@ -74,7 +73,3 @@ def envelope(
         status_code=status_code,
         headers=NO_STORE if no_store else None,
     )
-
-
-def iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from keymint.engine.roles import describe_validation_error
+from keymint.engine.templates import describe_validation_error
 from keymint.errors import KeymintError
 
 log = structlog.get_logger(__name__)

@@ -8,15 +8,12 @@ from fastapi import APIRouter, Body, Depends, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from keymint.api.deps import (
-    BackendDep,
-    duration_field,
-    lease_policy_path,
-    require,
-)
-from keymint.api.envelope import ERRORS, VaultResponse, envelope, iso
-from keymint.engine.lease_ops import Revocation
-from keymint.engine.leases import Caller, Lease
+from keymint.api.deps import LeasesDep, duration_field, lease_policy_path, require
+from keymint.api.envelope import ERRORS, VaultResponse, envelope
+from keymint.engine.caller import Caller
+from keymint.engine.durations import iso
+from keymint.engine.dynamic.lease import Lease
+from keymint.engine.dynamic.leases import Revocation
 
 router = APIRouter(tags=["leases"])
 
@@ -67,9 +64,10 @@ def lease_data(lease: Lease, now: float) -> dict[str, Any]:
 
 def _revocation_answer(revocation: Revocation, now: float) -> JSONResponse:
     if revocation.revoked:
-        return envelope({"revoked": [revocation.lease.lease_id]})
+        return envelope({"revoked": [revocation.lease_id]})
+    lease = lease_data(revocation.lease, now) if revocation.lease else None
     return envelope(
-        {"revoking": [revocation.lease.lease_id], "lease": lease_data(revocation.lease, now)},
+        {"revoking": [revocation.lease_id], "lease": lease},
         warnings=[
             f"the key could not be deleted at Bybit yet ({revocation.error}); the lease is "
             "marked revoking and deletion is retried"
@@ -86,14 +84,14 @@ def _revocation_answer(revocation: Revocation, now: float) -> JSONResponse:
     responses=ERRORS,
 )
 async def list_leases(
-    backend: BackendDep,
+    leases: LeasesDep,
     _: Annotated[Caller, Depends(require("list", "leases"))],
     role: Annotated[str | None, Query(description="Only this role's leases")] = None,
     after: Annotated[str | None, Query(description="Last lease id of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> JSONResponse:
-    page = await backend.leases.page(role=role, after=after, limit=limit)
-    now = backend.leases.now()
+    page = await leases.page(role=role, after=after, limit=limit)
+    now = leases.now()
     return envelope(
         {
             "keys": [lease.lease_id for lease in page.leases],
@@ -112,13 +110,13 @@ async def list_leases(
 )
 async def revoke_prefix(
     role: str,
-    backend: BackendDep,
+    leases: LeasesDep,
     _: Annotated[Caller, Depends(require("sudo", "leases/revoke-prefix/{role}"))],
 ) -> JSONResponse:
-    results = await backend.leases.revoke_role(role, reason="revoked")
-    pending = [r.lease.lease_id for r in results if not r.revoked]
+    results = await leases.revoke_prefix(role, reason="revoked")
+    pending = [r.lease_id for r in results if not r.revoked]
     return envelope(
-        {"revoked": [r.lease.lease_id for r in results if r.revoked], "revoking": pending},
+        {"revoked": [r.lease_id for r in results if r.revoked], "revoking": pending},
         warnings=[f"{len(pending)} key(s) not yet deleted at Bybit; retried"] if pending else None,
         status_code=202 if pending else 200,
     )
@@ -133,11 +131,11 @@ async def revoke_prefix(
 )
 async def lookup(
     lease_id: str,
-    backend: BackendDep,
+    leases: LeasesDep,
     _: Annotated[Caller, Depends(require("read", lease_policy_path))],
 ) -> JSONResponse:
-    lease, _version = await backend.leases.lookup(lease_id)
-    return envelope(lease_data(lease, backend.leases.now()))
+    lease = await leases.lookup(lease_id)
+    return envelope(lease_data(lease, leases.now()))
 
 
 @router.post(
@@ -149,13 +147,13 @@ async def lookup(
 )
 async def renew(
     lease_id: str,
-    backend: BackendDep,
+    leases: LeasesDep,
     _: Annotated[Caller, Depends(require("update", lease_policy_path))],
     body: Annotated[RenewRequest | None, Body()] = None,
 ) -> JSONResponse:
     seconds = duration_field((body or RenewRequest()).increment, "increment")
-    renewed = await backend.leases.renew(lease_id, increment=seconds)
-    now = backend.leases.now()
+    renewed = await leases.renew(lease_id, increment=seconds)
+    now = leases.now()
     return envelope(
         lease_data(renewed.lease, now),
         lease_id=renewed.lease.lease_id,
@@ -174,8 +172,8 @@ async def renew(
 )
 async def revoke(
     lease_id: str,
-    backend: BackendDep,
+    leases: LeasesDep,
     _: Annotated[Caller, Depends(require("delete", lease_policy_path))],
 ) -> JSONResponse:
-    revocation = await backend.leases.revoke(lease_id, reason="revoked")
-    return _revocation_answer(revocation, backend.leases.now())
+    revocation = await leases.revoke(lease_id, reason="revoked")
+    return _revocation_answer(revocation, leases.now())

@@ -7,10 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 
-from keymint.api.deps import BackendDep, require
+from keymint.api.deps import ReconcilerDep, require
 from keymint.api.envelope import ERRORS, VaultResponse, envelope
-from keymint.engine.leases import Caller
-from keymint.engine.reconcile_report import ReconcileReport
+from keymint.engine.caller import Caller
+from keymint.engine.reconcile.report import ReconcileReport
 
 router = APIRouter(tags=["reconcile"])
 
@@ -23,7 +23,7 @@ router = APIRouter(tags=["reconcile"])
     responses=ERRORS,
 )
 async def reconcile(
-    backend: BackendDep,
+    reconciler: ReconcilerDep,
     _: Annotated[Caller, Depends(require("update", "reconcile"))],
     dry_run: Annotated[
         bool, Query(description="Report what would be done; change nothing at Bybit or in Vault")
@@ -33,7 +33,7 @@ async def reconcile(
         Query(description="Only these sub-accounts (repeatable); each must be managed"),
     ] = None,
 ) -> JSONResponse:
-    report = await backend.reconciler.run(dry_run=dry_run, subaccounts=subaccount)
+    report = await reconciler.run(dry_run=dry_run, subaccounts=subaccount)
     failed = [s for s in report.subaccounts if s.error is not None]
     return envelope(
         report.model_dump(mode="json"),

@@ -7,17 +7,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from keymint.api.deps import (
-    AuthorizationHeader,
-    BackendDep,
-    XVaultToken,
-    authorize_write,
-    require,
-)
+from keymint.api.deps import AuthorizationHeader, RolesDep, XVaultToken, authorize_write, require
 from keymint.api.envelope import ERRORS, VaultResponse, envelope
-from keymint.engine.leases import Caller
-from keymint.engine.role_store import RoleSource
-from keymint.engine.roles import Role
+from keymint.engine.caller import Caller
+from keymint.engine.definition_store import RoleSource
+from keymint.engine.dynamic.role import Role
 
 router = APIRouter(tags=["roles"])
 
@@ -41,9 +35,9 @@ def listing(names: dict[str, RoleSource]) -> JSONResponse:
     responses=ERRORS,
 )
 async def list_roles(
-    backend: BackendDep, _: Annotated[Caller, Depends(require("list", "roles"))]
+    roles: RolesDep, _: Annotated[Caller, Depends(require("list", "roles"))]
 ) -> JSONResponse:
-    return listing(await backend.roles.names())
+    return listing(await roles.names())
 
 
 @router.get(
@@ -54,9 +48,9 @@ async def list_roles(
     responses=ERRORS,
 )
 async def read_role(
-    name: str, backend: BackendDep, _: Annotated[Caller, Depends(require("read", "roles/{name}"))]
+    name: str, roles: RolesDep, _: Annotated[Caller, Depends(require("read", "roles/{name}"))]
 ) -> JSONResponse:
-    stored = await backend.roles.get(name)
+    stored = await roles.get(name)
     return envelope(role_data(stored.role, stored.source.value))
 
 
@@ -70,7 +64,7 @@ async def read_role(
 async def write_role(
     name: str,
     request: Request,
-    backend: BackendDep,
+    roles: RolesDep,
     body: Annotated[
         dict[str, Any],
         Body(
@@ -92,15 +86,9 @@ async def write_role(
 ) -> JSONResponse:
     """Like Vault, creating needs `create` and changing needs `update` on `roles/<name>`."""
     await authorize_write(
-        request,
-        backend,
-        f"roles/{name}",
-        lambda: backend.roles.get(name),
-        x_vault_token,
-        authorization,
+        request, f"roles/{name}", lambda: roles.exists(name), x_vault_token, authorization
     )
-    role, _ = await backend.roles.put(name, body)
-    return envelope(role_data(role, "api"))
+    return envelope(role_data(await roles.put(name, body), "api"))
 
 
 @router.delete(
@@ -112,16 +100,9 @@ async def write_role(
 )
 async def delete_role(
     name: str,
-    backend: BackendDep,
+    roles: RolesDep,
     _: Annotated[Caller, Depends(require("delete", "roles/{name}"))],
     revoke: Annotated[bool, Query(description="Revoke the role's live leases first")] = False,
 ) -> Response:
-    await backend.roles.get(name)
-    backend.roles.ensure_writable(name, "deleted")
-    if revoke:
-        revocations = await backend.leases.revoke_role(name, reason="revoked")
-        live = sum(not r.revoked for r in revocations)
-    else:
-        live = await backend.leases.count(name)
-    await backend.roles.delete(name, live_leases=live)
+    await roles.delete(name, revoke=revoke)
     return Response(status_code=204)

@@ -14,17 +14,17 @@ from pydantic import BaseModel, Field
 
 from keymint.api.deps import (
     AuthorizationHeader,
-    BackendDep,
+    StaticRolesDep,
     XVaultToken,
     authorize_write,
     require,
 )
-from keymint.api.envelope import ERRORS, VaultResponse, envelope, iso
+from keymint.api.envelope import ERRORS, VaultResponse, envelope
 from keymint.api.roles import listing
-from keymint.engine.leases import Caller
-from keymint.engine.roles import StaticRole
-from keymint.engine.static_roles import StaticCreds
-from keymint.errors import Unavailable
+from keymint.engine.caller import Caller
+from keymint.engine.durations import iso
+from keymint.engine.static.admin import StaticView
+from keymint.engine.static.rotation import StaticCreds
 
 router = APIRouter(tags=["static-roles"])
 
@@ -72,12 +72,12 @@ def rotation_status(state: StaticCreds) -> dict[str, Any]:
     }
 
 
-def static_role_data(role: StaticRole, source: str, state: StaticCreds) -> dict[str, Any]:
+def static_role_data(view: StaticView) -> dict[str, Any]:
     return {
-        **role.model_dump(exclude={"name"}),
-        "name": role.name,
-        "source": source,
-        "rotation": rotation_status(state),
+        **view.role.model_dump(exclude={"name"}),
+        "name": view.role.name,
+        "source": view.source.value,
+        "rotation": rotation_status(view.state),
     }
 
 
@@ -89,9 +89,9 @@ def static_role_data(role: StaticRole, source: str, state: StaticCreds) -> dict[
     responses=ERRORS,
 )
 async def list_static_roles(
-    backend: BackendDep, _: Annotated[Caller, Depends(require("list", "static-roles"))]
+    static: StaticRolesDep, _: Annotated[Caller, Depends(require("list", "static-roles"))]
 ) -> JSONResponse:
-    return listing(await backend.static_roles.names())
+    return listing(await static.names())
 
 
 @router.get(
@@ -103,12 +103,10 @@ async def list_static_roles(
 )
 async def read_static_role(
     name: str,
-    backend: BackendDep,
+    static: StaticRolesDep,
     _: Annotated[Caller, Depends(require("read", "static-roles/{name}"))],
 ) -> JSONResponse:
-    stored = await backend.static_roles.get(name)
-    state = await backend.static.state(name)
-    return envelope(static_role_data(stored.role, stored.source.value, state))
+    return envelope(static_role_data(await static.read(name)))
 
 
 @router.put(
@@ -121,7 +119,7 @@ async def read_static_role(
 async def write_static_role(
     name: str,
     request: Request,
-    backend: BackendDep,
+    static: StaticRolesDep,
     body: Annotated[
         dict[str, Any],
         Body(
@@ -148,24 +146,10 @@ async def write_static_role(
     of (sub-account, permissions, IPs, read-only) replaces the key the same way.
     """
     await authorize_write(
-        request,
-        backend,
-        f"static-roles/{name}",
-        lambda: backend.static_roles.get(name),
-        x_vault_token,
-        authorization,
+        request, f"static-roles/{name}", lambda: static.exists(name), x_vault_token, authorization
     )
-    role, replaced = await backend.static_roles.put(name, body)
-    outcome = await backend.static.applied(role, replaced)
-    state = await backend.static.state(name)
-    warnings = []
-    if outcome is not None and outcome.error is not None:
-        pending = "its first key is pending" if state.current is None else "its key is unchanged"
-        warnings.append(
-            f"static role {name!r} is saved but {pending}: {outcome.error.message}; keymint "
-            f"retries at {iso(state.next_rotation_at)}"
-        )
-    return envelope(static_role_data(role, "api", state), warnings=warnings)
+    view = await static.write(name, body)
+    return envelope(static_role_data(view), warnings=view.warnings)
 
 
 @router.delete(
@@ -177,11 +161,11 @@ async def write_static_role(
 )
 async def delete_static_role(
     name: str,
-    backend: BackendDep,
+    static: StaticRolesDep,
     _: Annotated[Caller, Depends(require("delete", "static-roles/{name}"))],
 ) -> Response:
     """Deletes the keys at Bybit, then the records; if Bybit refuses, nothing is forgotten."""
-    await backend.static.delete(name)
+    await static.delete(name)
     return Response(status_code=204)
 
 
@@ -194,24 +178,16 @@ async def delete_static_role(
 )
 async def read_static_creds(
     name: str,
-    backend: BackendDep,
+    static: StaticRolesDep,
     _: Annotated[Caller, Depends(require("read", "static-creds/{name}"))],
 ) -> JSONResponse:
     """The current key with its secret (`Cache-Control: no-store`); read it again before `ttl`
     runs out. The key it replaces keeps working for the role's `overlap`."""
-    role = (await backend.static_roles.get(name)).role
-    state = await backend.static.state(name)
-    now = backend.static.now()
-    if state.current is None:
-        raise Unavailable(
-            f"static role {name!r} has no key yet ({state.last_error or 'being created'}); "
-            f"keymint retries at {iso(state.next_rotation_at)}",
-            headers={"Retry-After": str(max(1, int(state.next_rotation_at - now)))},
-        )
-    current = state.current
+    found = await static.current(name)
+    state, now = found.state, static.now()
     data = StaticCredsData(
-        **current.model_dump(include={"api_key", "api_secret", "subaccount_uid"}),
-        **role.model_dump(include={"permissions", "ips", "read_only", "rotation_period"}),
+        **found.current.model_dump(include={"api_key", "api_secret", "subaccount_uid"}),
+        **found.role.model_dump(include={"permissions", "ips", "read_only", "rotation_period"}),
         last_rotated_at=iso(state.last_rotated_at) if state.last_rotated_at else None,
         next_rotation_at=iso(state.next_rotation_at),
         ttl=max(0, int(state.next_rotation_at - now)),
@@ -228,25 +204,18 @@ async def read_static_creds(
 )
 async def rotate_role(
     name: str,
-    backend: BackendDep,
+    static: StaticRolesDep,
     _: Annotated[Caller, Depends(require("update", "rotate-role/{name}"))],
 ) -> JSONResponse:
     """A new key becomes current; the one it replaces keeps working for `overlap`. A key still
     inside an earlier overlap is deleted first, so a role never holds more than two keys. If
     Bybit refuses, the current key stays and the error is the answer."""
-    before = await backend.static.state(name)
-    outcome = await backend.static.rotate(name, reason="rotate-role")
-    state = await backend.static.state(name)
-    warnings = []
-    if before.previous is not None:
-        warnings.append(
-            f"the key {before.previous.api_key} was deleted before its overlap ended "
-            f"({iso(before.previous.delete_after)})"
-        )
+    rotated = await static.rotate(name)
+    state = rotated.state
     data = RotatedData(
-        api_key=outcome.api_key or "",
-        generation=outcome.generation,
-        last_rotated_at=iso(state.last_rotated_at or backend.static.now()),
+        api_key=rotated.outcome.api_key or "",
+        generation=rotated.outcome.generation,
+        last_rotated_at=iso(state.last_rotated_at or static.now()),
         next_rotation_at=iso(state.next_rotation_at),
     )
-    return envelope(data.model_dump(), warnings=warnings)
+    return envelope(data.model_dump(), warnings=rotated.warnings)

@@ -7,9 +7,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
-from keymint.api.deps import BackendDep, require
+from keymint.api.deps import CapacityDep, require
 from keymint.api.envelope import ERRORS, VaultResponse, envelope
-from keymint.engine.leases import Caller
+from keymint.engine.caller import Caller
 
 router = APIRouter(tags=["subaccounts"])
 
@@ -22,14 +22,25 @@ router = APIRouter(tags=["subaccounts"])
     responses=ERRORS,
 )
 async def list_subaccounts(
-    backend: BackendDep, _: Annotated[Caller, Depends(require("list", "subaccounts"))]
+    capacity: CapacityDep, _: Annotated[Caller, Depends(require("list", "subaccounts"))]
 ) -> JSONResponse:
     """Per sub-account: keys used against the limit, keymint's keys by kind, foreign keys (as
     last counted by reconciliation or a refusal at the cap), and the roles whose pool it is in."""
-    usage = await backend.subaccount_usage()
+    usage = await capacity.subaccounts()
     return envelope(
         {
-            "keys": [str(u["subaccount_uid"]) for u in usage],
-            "key_info": {str(u["subaccount_uid"]): u for u in usage},
+            "keys": [str(u.uid) for u in usage],
+            "key_info": {
+                str(u.uid): {
+                    "subaccount_uid": u.uid,
+                    "limit": u.limit,
+                    "used": u.used,
+                    "keymint_keys": u.keymint_keys,
+                    "keymint_keys_by_kind": u.by_owner,
+                    "foreign_keys": u.foreign_keys,
+                    "roles": u.roles,
+                }
+                for u in usage
+            },
         }
     )

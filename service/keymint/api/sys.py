@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from keymint.api.deps import BackendDep
+from keymint.api.deps import ConfigDep
 from keymint.api.envelope import ERRORS
 from keymint.errors import Unavailable
 from keymint.observability import metrics
@@ -37,9 +37,9 @@ async def healthz() -> dict[str, str]:
     summary="Readiness",
     responses={503: ERRORS[503]},
 )
-async def health(backend: BackendDep) -> JSONResponse:
+async def health(config: ConfigDep) -> JSONResponse:
     """Ready when Vault answers and the master credential is readable."""
-    master = await backend.master_summary()
-    if not master["configured"]:
+    master = await config.master()
+    if not master.configured:
         raise Unavailable("the Bybit master credential is not configured in Vault")
     return JSONResponse({"vault": "ok", "master_credential": "ok"})

@@ -7,6 +7,7 @@ duration (`90s`, `15m`, `1h30m`, `1.5h`). Output is always whole seconds.
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 _UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
 _GO_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
@@ -55,3 +56,8 @@ def format_duration(seconds: int) -> str:
     if minutes:
         return f"{minutes}m{secs}s"
     return f"{secs}s"
+
+
+def iso(ts: float) -> str:
+    """RFC 3339 in UTC, as Vault writes times."""
+    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")

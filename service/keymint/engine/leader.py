@@ -15,10 +15,16 @@ from collections.abc import Callable
 import structlog
 
 from keymint.engine.ports import KV
-from keymint.engine.store import LEADER
-from keymint.errors import Conflict, KeymintError
+from keymint.errors import Conflict, KeymintError, Unavailable
 
 log = structlog.get_logger(__name__)
+
+LEADER = "leader"
+
+
+class LeaderLost(Unavailable):
+    """This replica stopped leading while a leader-only job was running: the job stops before
+    its next write at Bybit, and the new leader carries on."""
 
 
 class LeaderLock:
@@ -72,6 +78,10 @@ class LeaderLock:
         self._valid_until = started + self.lease_s * 0.8
         return True
 
+    def fence(self) -> Fence:
+        """A guard for one job run: valid while this replica leads in the term it started in."""
+        return Fence(self, self.term if self.is_leader else -1)
+
     def _lose(self, other: object, error: str | None = None) -> None:
         if self.is_leader:
             log.warning("leader_lost", holder=self.holder, other=other, error=error)
@@ -88,3 +98,22 @@ class LeaderLock:
                 await self._kv.write(LEADER, {**found.data, "expires_at": 0.0}, cas=found.version)
         except KeymintError:
             pass
+
+
+class Fence:
+    """Checked before every write a leader-only job makes at Bybit. A replica paused past its
+    lease (a GC stall, SIGSTOP, a slow disk) finds on waking that it no longer leads, or leads
+    in a newer term, and stops: `leader_lost` is logged once and `LeaderLost` raised."""
+
+    def __init__(self, lock: LeaderLock, term: int) -> None:
+        self._lock = lock
+        self.term = term
+        self._lost = False
+
+    def check(self, doing: str) -> None:
+        if self._lock.is_leader and self._lock.term == self.term:
+            return
+        if not self._lost:
+            self._lost = True
+            log.warning("leader_lost", holder=self._lock.holder, term=self.term, stopped=doing)
+        raise LeaderLost(f"{doing}: this replica no longer leads (term {self.term})")

@@ -1,56 +1,122 @@
-"""The Bybit master credential, read from Vault and followed when an operator rotates it."""
+"""The Bybit master credential, read from Vault and followed when an operator rotates it.
+
+The credential is cached by its KV version and re-read every `refresh_s`, and at once after
+Bybit refuses it, so `bao kv put .../config/master` takes effect within seconds on every
+replica (at once where the old key is already refused), with no restart and without a Vault
+read per request.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import builtins
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from pydantic import SecretStr
 
-from keymint.engine.ports import KV, BybitKeys
-from keymint.engine.store import MASTER
+from keymint.engine.ports import KV, Bybit, CreatedKey, KeySpec, ListedKey, MasterKeyRefused
 from keymint.errors import Unavailable
 
+MASTER = "config/master"
+FIELDS = ("api_key", "api_secret", "master_uid")
+
 # Builds a Bybit client for a credential; called again only when the credential changes.
-ClientFactory = Callable[[str, SecretStr], BybitKeys]
+ClientFactory = Callable[[str, SecretStr], Bybit]
+T = TypeVar("T")
 
 
 class MasterKey:
-    """Hands out a Bybit client signed with the master credential's current KV version.
-
-    Each call reads the record (one KV read), so `bao kv put .../config/master` takes effect on
-    the next request, on every replica, with no restart and no cache to expire.
-    """
-
-    def __init__(self, kv: KV, factory: ClientFactory) -> None:
+    def __init__(
+        self,
+        kv: KV,
+        factory: ClientFactory,
+        *,
+        refresh_s: float = 5.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._kv = kv
         self._factory = factory
+        self._refresh_s = refresh_s
+        self._monotonic = monotonic
         self._version = -1
-        self._client: BybitKeys | None = None
+        self._client: Bybit | None = None
+        self._fresh_until = 0.0
         self._master_uid = ""
         self._lock = asyncio.Lock()
 
-    async def client(self) -> BybitKeys:
+    async def client(self) -> Bybit:
+        async with self._lock:
+            if self._client is None or self._monotonic() >= self._fresh_until:
+                await self._reload()
+            assert self._client is not None
+            return self._client
+
+    async def _reload(self) -> None:
         found = await self._kv.read(MASTER)
         if found is None or not found.data.get("api_key") or not found.data.get("api_secret"):
+            self._client = None
             raise Unavailable(
-                f"the Bybit master credential is not configured: write api_key, api_secret and "
-                f"master_uid to KV path '{MASTER}' under keymint's prefix"
+                f"the Bybit master credential is not configured: write {', '.join(FIELDS)} "
+                f"to KV path '{MASTER}' under keymint's prefix"
             )
-        async with self._lock:
-            if found.version != self._version or self._client is None:
-                self._client = self._factory(
-                    str(found.data["api_key"]), SecretStr(str(found.data["api_secret"]))
-                )
-                self._version = found.version
-                self._master_uid = str(found.data.get("master_uid", ""))
-            return self._client
+        if found.version != self._version or self._client is None:
+            self._client = self._factory(
+                str(found.data["api_key"]), SecretStr(str(found.data["api_secret"]))
+            )
+            self._version = found.version
+            self._master_uid = str(found.data.get("master_uid", ""))
+        self._fresh_until = self._monotonic() + self._refresh_s
+
+    def distrust(self) -> None:
+        """Bybit refused the credential: read it again before the next call."""
+        self._fresh_until = 0.0
 
     def forget(self) -> None:
         """Build a fresh client on the next call (the Bybit endpoint changed)."""
         self._version = -1
         self._client = None
+        self._fresh_until = 0.0
 
     @property
     def master_uid(self) -> str:
         return self._master_uid
+
+
+class MasterBybit:
+    """Bybit, signed with whatever the master credential is now: the engine's one `Bybit`."""
+
+    def __init__(self, master: MasterKey) -> None:
+        self._master = master
+
+    async def _call(self, call: Callable[[Bybit], Awaitable[T]]) -> T:
+        """A refusal of the master key re-reads it from Vault; when an operator has rotated it
+        meanwhile, the call is made once more with the new one (a refused call did nothing)."""
+        client = await self._master.client()
+        try:
+            return await call(client)
+        except MasterKeyRefused:
+            self._master.distrust()
+            fresh = await self._master.client()
+            if fresh is client:
+                raise
+            return await call(fresh)
+
+    async def create_key(self, sub_uid: int, *, note: str, spec: KeySpec) -> CreatedKey:
+        return await self._call(lambda b: b.create_key(sub_uid, note=note, spec=spec))
+
+    async def update_key(self, api_key: str, spec: KeySpec) -> None:
+        await self._call(lambda b: b.update_key(api_key, spec))
+
+    async def delete_key(self, api_key: str, sub_uid: int) -> None:
+        await self._call(lambda b: b.delete_key(api_key, sub_uid))
+
+    async def list_keys(self, sub_uid: int) -> builtins.list[ListedKey]:
+        return await self._call(lambda b: b.list_keys(sub_uid))
+
+    async def master_key_expiry(self) -> float | None:
+        return await self._call(lambda b: b.master_key_expiry())
+
+    async def create_subaccount(self, username: str, *, note: str) -> int:
+        return await self._call(lambda b: b.create_subaccount(username, note=note))

@@ -1,100 +1,105 @@
-"""The state-of-the-world gauges, recomputed from the lease store and the ledgers.
+"""The engine's events as metrics, and the state-of-the-world gauges.
 
-Every replica runs this (not only the leader), so any replica Prometheus scrapes reports the
-same key counts, ages and backlogs, and the gauges stay right across a leader change.
+The state gauges come from the leader's sweep, which reads every sub-account record once per
+pass anyway: they are computed once, not once per replica. The other replicas export none of
+them (a replica that stops leading drops its series), so dashboards aggregate with max().
 """
 
 from __future__ import annotations
 
-import time
-from collections import defaultdict
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
 import structlog
 from prometheus_client import Gauge
 
-from keymint.bybit.errors import BybitError
-from keymint.engine.leases import LeaseState
-from keymint.engine.store import list_lease_keys, read_lease
+from keymint.engine.events import EngineEvents, StateSnapshot
+from keymint.engine.ports import Bybit, BybitFailure
+from keymint.engine.reconcile.report import ReconcileReport
 from keymint.errors import KeymintError
 from keymint.observability import metrics
 
-if TYPE_CHECKING:
-    from keymint.backend import Backend
-
 log = structlog.get_logger(__name__)
 
+_STATE_GAUGES = (
+    metrics.KEYS_ACTIVE,
+    metrics.KEY_OLDEST_AGE,
+    metrics.WARM_POOL_KEYS,
+    metrics.SUBACCOUNT_KEYS,
+    metrics.SUBACCOUNT_KEY_LIMIT,
+    metrics.SUBACCOUNT_MANAGED_KEYS,
+    metrics.ROTATION_LAST_SUCCESS,
+)
 
-class StateGauges:
-    def __init__(self, backend: Backend) -> None:
-        self._backend = backend
-        # query-api counts against Bybit's limit, and the master key's expiry changes rarely.
-        self._master_check_s = backend.settings.master_key_check_s
-        self._master_checked_at = -self._master_check_s
 
-    async def refresh(self) -> None:
-        metrics.SCHEDULER_LEADER.set(1 if self._backend.leader.is_leader else 0)
-        await self._leases()
-        await self._subaccounts()
-        await self._pools_and_rotations()
-        if time.monotonic() - self._master_checked_at >= self._master_check_s:
-            await self._master_key()
+class MetricsEvents(EngineEvents):
+    def minted(self, role: str, outcome: str) -> None:
+        metrics.MINTS.labels(role, outcome).inc()
 
-    async def _leases(self) -> None:
-        now = time.time()
-        ages: dict[str, list[float]] = defaultdict(list)
-        backlog = irrevocable = 0
-        for role, key in await list_lease_keys(self._backend.kv):
-            found = await read_lease(self._backend.kv, role, key)
-            if found is None:
-                continue
-            lease = found[0]
-            if lease.state is LeaseState.IRREVOCABLE:
-                irrevocable += 1
-            if lease.state in (LeaseState.REVOKING, LeaseState.IRREVOCABLE) or (
-                lease.state is LeaseState.ACTIVE and lease.expires_at <= now
-            ):
-                backlog += 1
-            if lease.state is not LeaseState.LOST:
-                ages[role].append(max(0.0, now - lease.issued_at))
-        roles = set(ages) | set(await self._backend.roles.names())
-        metrics.REVOCATION_BACKLOG.set(backlog)
-        metrics.IRREVOCABLE_LEASES.set(irrevocable)
-        metrics.KEY_AGES.set(dict(ages))
-        replace(metrics.KEYS_ACTIVE, {role: len(ages.get(role, [])) for role in roles})
-        replace(metrics.KEY_OLDEST_AGE, {role: max(ages.get(role, [0.0])) for role in roles})
+    def key_deleted(self, role: str, reason: str, *, ok: bool, lifetime_s: float | None) -> None:
+        metrics.REVOCATIONS.labels(role, reason, "ok" if ok else "failed").inc()
+        if lifetime_s is not None:
+            metrics.KEY_LIFETIME.labels(role).observe(max(0.0, lifetime_s))
 
-    async def _subaccounts(self) -> None:
-        usage = {str(u["subaccount_uid"]): u for u in await self._backend.subaccount_usage()}
-        replace(metrics.SUBACCOUNT_KEYS, {uid: u["used"] for uid, u in usage.items()})
-        replace(metrics.SUBACCOUNT_KEY_LIMIT, {uid: u["limit"] for uid, u in usage.items()})
-        replace(
-            metrics.SUBACCOUNT_MANAGED_KEYS, {uid: u["keymint_keys"] for uid, u in usage.items()}
-        )
+    def rotated(self, role: str, outcome: str) -> None:
+        # Deleting the previous key is counted as a deletion (key_deleted), not a rotation.
+        if outcome not in ("previous_deleted", "delete_failed"):
+            metrics.ROTATIONS.labels(role, outcome).inc()
 
-    async def _pools_and_rotations(self) -> None:
-        backend = self._backend
-        pools, rotated = {}, {}
-        for name in await backend.roles.names():
-            if (await backend.roles.get(name)).role.warm_pool:
-                pools[name] = await backend.warm_pool.size(name)
-        for name in await backend.static_roles.names():
-            state = await backend.static.state(name)
-            if state.last_rotated_at:
-                rotated[name] = state.last_rotated_at
-        replace(metrics.WARM_POOL_KEYS, pools)
-        replace(metrics.ROTATION_LAST_SUCCESS, rotated)
-
-    async def _master_key(self) -> None:
-        try:
-            info = await (await self._backend.master.client()).query_api()
-        except (BybitError, KeymintError) as exc:
-            log.info("master_key_check_failed", error_class=type(exc).__name__)
+    def reconciled(self, report: ReconcileReport) -> None:
+        if report.dry_run:
             return
-        self._master_checked_at = time.monotonic()
-        expiry = info.expired_at
-        metrics.MASTER_KEY_EXPIRY.value = expiry.timestamp() if expiry else None
+        totals = report.totals
+        metrics.ORPHANS_FOUND.inc(totals.orphans)
+        metrics.ORPHANS_DELETED.inc(totals.orphans_deleted)
+        metrics.DRIFT_DETECTED.inc(totals.drift)
+        metrics.RECONCILIATIONS.labels("partial" if totals.failed_subaccounts else "ok").inc()
+
+    def state(self, snapshot: StateSnapshot | None) -> None:
+        if snapshot is None:
+            for gauge in _STATE_GAUGES:
+                gauge.clear()
+            metrics.KEY_AGES.set({})
+            metrics.REVOCATION_BACKLOG.set(0)
+            metrics.IRREVOCABLE_LEASES.set(0)
+            return
+        ages = snapshot.key_ages
+        metrics.KEY_AGES.set(ages)
+        # A role with no key has no oldest age: 0 would read as "a brand-new key".
+        replace(metrics.KEY_OLDEST_AGE, {role: max(a) for role, a in ages.items() if a})
+        replace(metrics.KEYS_ACTIVE, snapshot.leases_active)
+        replace(metrics.WARM_POOL_KEYS, snapshot.warm_pool)
+        replace(metrics.ROTATION_LAST_SUCCESS, snapshot.rotated_at)
+        subs = {str(u.uid): u for u in snapshot.subaccounts}
+        replace(metrics.SUBACCOUNT_KEYS, {uid: u.used for uid, u in subs.items()})
+        replace(metrics.SUBACCOUNT_KEY_LIMIT, {uid: u.limit for uid, u in subs.items()})
+        replace(metrics.SUBACCOUNT_MANAGED_KEYS, {uid: u.keymint_keys for uid, u in subs.items()})
+        metrics.REVOCATION_BACKLOG.set(snapshot.deletion_backlog)
+        metrics.IRREVOCABLE_LEASES.set(snapshot.irrevocable)
+
+
+class Leadership:
+    """Every replica: whether it leads; one that stopped leading drops the state gauges, so
+    only the leader's (current) values are exported."""
+
+    def __init__(self, events: MetricsEvents) -> None:
+        self._events = events
+        self._was_leader = False
+
+    async def show(self, is_leader: bool) -> None:
+        metrics.SCHEDULER_LEADER.set(1 if is_leader else 0)
+        if self._was_leader and not is_leader:
+            self._events.state(None)
+        self._was_leader = is_leader
+
+
+async def check_master_key(bybit: Bybit) -> None:
+    """The master key's expiry (query-api counts against Bybit's limit: run rarely)."""
+    try:
+        expiry = await bybit.master_key_expiry()
+    except (BybitFailure, KeymintError) as exc:
+        log.warning("master_key_check_failed", error_class=type(exc).__name__)
+        return
+    metrics.MASTER_KEY_EXPIRY.value = expiry
 
 
 def replace(gauge: Gauge, values: Mapping[str, float]) -> None:

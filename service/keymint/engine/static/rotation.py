@@ -1,20 +1,21 @@
-"""Static roles: one long-lived Bybit key per role, replaced on a schedule with an overlap.
+"""Static roles' keys: one long-lived Bybit key per role, replaced on a schedule with an overlap.
 
-A role's state is one record at `static-creds/<name>` (`StaticCreds`). Bots may read it
-straight from Vault, e.g. in a Vault Agent template:
+A role's rotation state, and the view bots read, is one record at `static-creds/<name>`
+(`StaticCreds`). Bots may read it straight from Vault, e.g. in a Vault Agent template:
 
     {{ with secret "secret/data/keymint/static-creds/<name>" }}
     {{ .Data.data.current.api_key }} {{ .Data.data.current.api_secret }}{{ end }}
 
-A rotation never leaves the role without a working key:
-1. reserve a ledger slot naming the new key's note (the write-ahead intent), then create the key;
-   if either fails the current key stays current, the failure is recorded and the rotation is
-   retried after a backoff;
-2. publish the new key as current with check-and-set on the generation read, the old current
-   staying valid as `previous` until `delete_after`. A replica that loses this race deletes the
-   key it created, so racing replicas rotate once and leave no extra key behind;
-3. once the overlap is over, delete the previous key at Bybit, drop it from the record and
-   release its slot. A failed delete keeps it listed, and it is retried after a backoff.
+The keys themselves are entries of the sub-account record, like every key keymint holds. A
+rotation never leaves the role without a working key:
+1. the key factory reserves the new key's entry (the write-ahead intent) and creates the key;
+   if that fails the current key stays, the failure is recorded and retried after a backoff;
+2. the new key is published as current with check-and-set on the generation read, the old one
+   staying valid as `previous` until `delete_after`; then its entry turns active. A replica that
+   loses the race deletes the key it created, so racing replicas rotate once;
+3. once the overlap is over, the previous key is deleted (the one deletion protocol), and
+   dropped from the record. A failed delete keeps it listed and is retried after a backoff.
+Scheduled rotations run on the leader and check its fence before every write at Bybit.
 """
 
 from __future__ import annotations
@@ -28,17 +29,16 @@ from enum import StrEnum
 import structlog
 from pydantic import BaseModel, Field
 
-from keymint.bybit.errors import BybitError
-from keymint.engine.capacity import SlotKind, release_slot
-from keymint.engine.creds import Issuer
-from keymint.engine.deletion import delete_and_confirm
-from keymint.engine.master import MasterKey
+from keymint.engine.events import EngineEvents
+from keymint.engine.keys.account import KeyEntry, KeyState, Owner
+from keymint.engine.keys.deletion import KeyDeleter
+from keymint.engine.keys.deletion import Outcome as Deletion
+from keymint.engine.keys.factory import KeyFactory, MadeKey, fixed_pool
+from keymint.engine.leader import Fence, LeaderLost
 from keymint.engine.ports import KV
-from keymint.engine.role_store import DefinitionStore
-from keymint.engine.roles import StaticRole
-from keymint.engine.store import data_of, static_creds_path, static_role_path, with_cas_retry
-from keymint.engine.upstream import translate
-from keymint.errors import Conflict, KeymintError, NotFound
+from keymint.engine.records import data_of, with_cas_retry
+from keymint.engine.static.role import StaticRole, StaticRoleStore
+from keymint.errors import Conflict, KeymintError, UpstreamError
 
 log = structlog.get_logger(__name__)
 
@@ -51,15 +51,14 @@ def retry_delay(failures: int) -> float:
     return float(min(RETRY_CAP_S, RETRY_BASE_S * 2 ** (failures - 1)))
 
 
-class StaticRoleStore(DefinitionStore[StaticRole]):
-    def __init__(self, kv: KV, file_roles: dict[str, StaticRole]) -> None:
-        super().__init__(kv, file_roles, model=StaticRole, path=static_role_path)
+def static_creds_path(name: str) -> str:
+    return f"static-creds/{name}"
 
 
 class StaticKey(BaseModel):
     """One Bybit key of a static role. Times are Unix seconds."""
 
-    key: str = Field(description="keymint's id for the key: its ledger slot and note suffix")
+    key: str = Field(description="keymint's id for the key: its entry and note suffix")
     api_key: str
     api_secret: str = Field(repr=False)
     subaccount_uid: int
@@ -83,6 +82,9 @@ class StaticCreds(BaseModel):
     next_rotation_at: float = 0.0
     last_error: str | None = Field(default=None, description="Why the last rotation failed")
     failures: int = Field(default=0, description="Rotations failed since the last success")
+
+    def holds(self, key: str) -> bool:
+        return any(k is not None and k.key == key for k in (self.current, self.previous))
 
 
 class Outcome(StrEnum):
@@ -112,25 +114,25 @@ def _key_shape(role: StaticRole) -> dict[str, object]:
 
 
 class StaticRotator:
-    """Rotates static roles' keys. `counts` and `on_outcome` are the hooks for metrics."""
+    """Rotates static roles' keys. `counts` keeps outcomes for tests and the bench."""
 
     def __init__(
         self,
         kv: KV,
-        master: MasterKey,
         roles: StaticRoleStore,
-        issuer: Issuer,
+        factory: KeyFactory,
+        deleter: KeyDeleter,
+        events: EngineEvents,
         *,
         clock: Callable[[], float] = time.time,
-        on_outcome: Callable[[RotationOutcome], None] | None = None,
     ) -> None:
         self.roles = roles
         self.counts: Counter[Outcome] = Counter()
         self._kv = kv
-        self._master = master
-        self._issuer = issuer
+        self._factory = factory
+        self._deleter = deleter
+        self._events = events
         self._clock = clock
-        self._on_outcome = on_outcome
 
     async def state(self, name: str) -> StaticCreds:
         state, _ = await self._read(name)
@@ -140,7 +142,7 @@ class StaticRotator:
         """Replace the key now. A previous key still inside its overlap is deleted first, its
         overlap cut short, so a role never holds more than two keys."""
         role = (await self.roles.get(name)).role
-        outcome = await self._rotate(role, reason=reason, now=self._now(now))
+        outcome = await self._rotate(role, reason=reason, now=self._now(now), fence=None)
         if outcome.error is not None:
             raise outcome.error
         return outcome
@@ -155,7 +157,7 @@ class StaticRotator:
         if state.current is None or (
             replaced is not None and _key_shape(replaced) != _key_shape(role)
         ):
-            return await self._rotate(role, reason="definition written", now=now)
+            return await self._rotate(role, reason="definition written", now=now, fence=None)
         if replaced is not None and replaced.rotation_period != role.rotation_period:
 
             def reschedule(s: StaticCreds) -> StaticCreds | None:
@@ -168,25 +170,33 @@ class StaticRotator:
             await self._update(role.name, reschedule)
         return None
 
-    async def rotate_due(self, now: float | None = None) -> list[RotationOutcome]:
-        """What the scheduler runs: end the overlaps that are over, then rotate every role whose
+    async def rotate_due(
+        self, fence: Fence | None = None, *, now: float | None = None
+    ) -> list[RotationOutcome]:
+        """What the leader runs: end the overlaps that are over, then rotate every role whose
         `next_rotation_at` has come (a new role gets its first key). A role whose previous key
-        is still held waits for it to go."""
+        is still held waits for it to go. The scheduler passes the leader's fence; without one
+        (a test, an operator's tool) racing rotators still rotate once, by check-and-set."""
         now = self._now(now)
-        outcomes = await self.finish_overlaps(now)
-        for name in await self.roles.names():
-            try:
-                role = (await self.roles.get(name)).role
-            except NotFound:
-                continue
-            state, _ = await self._read(name)
-            if state.previous is None and state.next_rotation_at <= now:
-                outcomes.append(
-                    await self._replace_current(role, state.generation, now, reason="scheduled")
-                )
+        try:
+            outcomes = await self.finish_overlaps(fence, now=now)
+            for name, role in (await self.roles.all()).items():
+                state, _ = await self._read(name)
+                if state.previous is None and state.next_rotation_at <= now:
+                    if fence is not None:
+                        fence.check(f"rotating static role {name!r}")
+                    outcomes.append(
+                        await self._replace_current(
+                            role, state.generation, now, reason="scheduled", fence=fence
+                        )
+                    )
+        except LeaderLost:
+            return []
         return outcomes
 
-    async def finish_overlaps(self, now: float | None = None) -> list[RotationOutcome]:
+    async def finish_overlaps(
+        self, fence: Fence | None = None, *, now: float | None = None
+    ) -> list[RotationOutcome]:
         """Delete the previous keys whose overlap has ended."""
         now = self._now(now)
         outcomes = []
@@ -195,49 +205,71 @@ class StaticRotator:
             if state.previous is not None and state.previous.delete_after <= now:
                 outcomes.append(
                     await self._delete_previous(
-                        name, state.generation, state.previous, now, reason="overlap"
+                        name, state.generation, state.previous, now, reason="overlap", fence=fence
                     )
                 )
         return outcomes
+
+    async def last_rotations(self) -> dict[str, float]:
+        """When each static role's key was last replaced, for the state gauges."""
+        rotated = {}
+        for name in await self.roles.names():
+            state, _ = await self._read(name)
+            if state.last_rotated_at:
+                rotated[name] = state.last_rotated_at
+        return rotated
 
     async def delete(self, name: str) -> None:
         """Delete the role's keys at Bybit, then its records. While Bybit refuses, everything
         stays recorded, so no live key is ever forgotten."""
         self.roles.ensure_writable(name, "deleted")
         await self.roles.get(name)
-
-        async def attempt() -> list[StaticKey]:
-            state, version = await self._read(name)
-            held = [k for k in (state.previous, state.current) if k is not None]
-            for key in held:
-                await self._delete_at_bybit(key, doing=f"deleting a key of static role {name!r}")
-            if version:
-                await self._kv.delete(static_creds_path(name), cas=version)
-            return held
-
-        deleted = await with_cas_retry(attempt, what=f"deleting static role {name!r}")
-        for key in deleted:
-            await release_slot(self._kv, key.subaccount_uid, key.key)
+        state, version = await self._read(name)
+        held = [k for k in (state.previous, state.current) if k is not None]
+        for key in held:
+            retired = await self._deleter.retire(key.subaccount_uid, key.key, reason="deleted")
+            if retired.outcome not in (Deletion.DELETED, Deletion.GONE):
+                raise UpstreamError(
+                    f"deleting a key of static role {name!r}: "
+                    f"{retired.error or 'another request is deleting it'}; nothing was forgotten, "
+                    "retry"
+                )
+        if version:
+            await self._kv.delete(static_creds_path(name), cas=version)
         await self.roles.remove(name)
-        log.info("static_role_deleted", role=name, api_keys=[k.api_key for k in deleted])
+        log.info("static_role_deleted", role=name, api_keys=[k.api_key for k in held])
 
-    async def _rotate(self, role: StaticRole, *, reason: str, now: float) -> RotationOutcome:
+    async def _rotate(
+        self, role: StaticRole, *, reason: str, now: float, fence: Fence | None
+    ) -> RotationOutcome:
         state, _ = await self._read(role.name)
         if state.previous is not None:
             deleted = await self._delete_previous(
-                role.name, state.generation, state.previous, now, reason=reason
+                role.name, state.generation, state.previous, now, reason=reason, fence=fence
             )
             if deleted.error is not None:
                 return deleted
-        return await self._replace_current(role, state.generation, now, reason=reason)
+        return await self._replace_current(role, state.generation, now, reason=reason, fence=fence)
 
     async def _replace_current(
-        self, role: StaticRole, generation: int, now: float, *, reason: str
+        self, role: StaticRole, generation: int, now: float, *, reason: str, fence: Fence | None
     ) -> RotationOutcome:
         try:
-            fresh = await self._create(role, now)
+            made = await self._factory.make(
+                role, owner=Owner.STATIC, pool=fixed_pool([role.subaccount_uid]), fence=fence
+            )
+        except LeaderLost:
+            raise
         except KeymintError as exc:
             return await self._failed(role.name, generation, exc, now, reason=reason)
+        fresh = StaticKey(
+            key=made.entry.key,
+            api_key=made.entry.api_key,
+            api_secret=made.secret.get_secret_value(),
+            subaccount_uid=made.uid,
+            created_at=now,
+            note=made.entry.note,
+        )
 
         def publish(s: StaticCreds) -> StaticCreds | None:
             if s.generation != generation or s.previous is not None:
@@ -258,29 +290,33 @@ class StaticRotator:
         try:
             published = await self._update(role.name, publish)
         except KeymintError:
-            await self._discard(fresh)
+            await self._factory.discard(made)
             raise
         if published is None:
-            await self._discard(fresh)
+            await self._factory.discard(made)
             lost = Conflict(
                 f"static role {role.name!r} was rotated by another request at the same time; "
                 "its static-creds show the key that won"
             )
-            outcome = RotationOutcome(role.name, Outcome.SUPERSEDED, generation, None, lost)
-            return self._emit(outcome, reason)
+            return self._emit(
+                RotationOutcome(role.name, Outcome.SUPERSEDED, generation, None, lost), reason
+            )
+        await self._activate(made)
         outcome = RotationOutcome(role.name, Outcome.ROTATED, published.generation, fresh.api_key)
         return self._emit(outcome, reason)
 
-    async def _create(self, role: StaticRole, now: float) -> StaticKey:
-        new = await self._issuer.create_key(role, kind=SlotKind.STATIC, pool=[role.subaccount_uid])
-        return StaticKey(
-            key=new.key,
-            api_key=new.created.api_key,
-            api_secret=new.created.secret.get_secret_value(),
-            subaccount_uid=new.subaccount_uid,
-            created_at=now,
-            note=new.note,
-        )
+    async def _activate(self, made: MadeKey) -> None:
+        """The published key's entry turns active. If Vault fails here, the key is already in
+        static-creds, so it must not be deleted: reconciliation finds the `minting` entry
+        referenced by static-creds and settles it."""
+
+        def active(entry: KeyEntry) -> KeyEntry:
+            return entry.model_copy(update={"state": KeyState.ACTIVE})
+
+        try:
+            await self._factory.settle(made, active, discard=False)
+        except KeymintError as exc:
+            log.warning("static_key_unsettled", note=made.entry.note, error=exc.message)
 
     async def _failed(
         self, name: str, generation: int, error: KeymintError, now: float, *, reason: str
@@ -301,15 +337,24 @@ class StaticRotator:
         return self._emit(RotationOutcome(name, Outcome.FAILED, generation, None, error), reason)
 
     async def _delete_previous(
-        self, name: str, generation: int, previous: PreviousKey, now: float, *, reason: str
+        self,
+        name: str,
+        generation: int,
+        previous: PreviousKey,
+        now: float,
+        *,
+        reason: str,
+        fence: Fence | None,
     ) -> RotationOutcome:
+        retired = await self._deleter.retire(
+            previous.subaccount_uid, previous.key, reason="rotated", fence=fence
+        )
         error: KeymintError | None = None
-        try:
-            await self._delete_at_bybit(
-                previous, doing=f"deleting the previous key of static role {name!r}"
+        if retired.outcome not in (Deletion.DELETED, Deletion.GONE):
+            error = UpstreamError(
+                f"deleting the previous key of static role {name!r}: "
+                f"{retired.error or 'another request is deleting it'}"
             )
-        except KeymintError as exc:
-            error = exc
 
         def settle(s: StaticCreds) -> StaticCreds | None:
             held = s.previous
@@ -326,27 +371,8 @@ class StaticRotator:
             return s.model_copy(update={"previous": held.model_copy(update=retry)})
 
         await self._update(name, settle)
-        if error is None:
-            await release_slot(self._kv, previous.subaccount_uid, previous.key)
         done = Outcome.PREVIOUS_DELETED if error is None else Outcome.DELETE_FAILED
         return self._emit(RotationOutcome(name, done, generation, previous.api_key, error), reason)
-
-    async def _delete_at_bybit(self, key: StaticKey, *, doing: str) -> None:
-        """Deleted and confirmed gone; a key another replica deleted first counts as deleted."""
-        bybit = await self._master.client()
-        try:
-            await delete_and_confirm(bybit, key.api_key, key.subaccount_uid)
-        except BybitError as exc:
-            raise translate(exc, doing=doing) from None
-
-    async def _discard(self, key: StaticKey) -> None:
-        """Delete a key that was never published."""
-        try:
-            await self._delete_at_bybit(key, doing="deleting an unpublished static key")
-            await release_slot(self._kv, key.subaccount_uid, key.key)
-        except KeymintError as exc:
-            # Its slot still names its note, and no record owns it: reconciliation deletes it.
-            log.error("static_key_discard_failed", api_key=key.api_key, error=exc.message)
 
     async def _read(self, name: str) -> tuple[StaticCreds, int]:
         data, version = data_of(await self._kv.read(static_creds_path(name)))
@@ -367,6 +393,7 @@ class StaticRotator:
 
     def _emit(self, outcome: RotationOutcome, reason: str) -> RotationOutcome:
         self.counts[outcome.outcome] += 1
+        self._events.rotated(outcome.role, outcome.outcome.value)
         event = {
             "role": outcome.role,
             "outcome": outcome.outcome.value,
@@ -378,8 +405,6 @@ class StaticRotator:
             log.info("static_rotation", **event)
         else:
             log.warning("static_rotation", **event, error=outcome.error.message)
-        if self._on_outcome is not None:
-            self._on_outcome(outcome)
         return outcome
 
     def now(self) -> float:

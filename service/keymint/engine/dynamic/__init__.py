@@ -1,0 +1,1 @@
+"""Dynamic roles: a fresh key per lease, renewed, expired and revoked like a Vault lease."""

@@ -1,0 +1,1 @@
+"""Reconciliation: what Bybit holds, set against the sub-account records in Vault."""
