@@ -6,6 +6,8 @@ holds no domain rule. Routes receive the one service they call; the engine sees 
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -148,7 +150,13 @@ class Services:
         self.endpoint.close()
 
 
-async def start(settings: Settings) -> Services:
+async def start(
+    settings: Settings,
+    *,
+    clock: Callable[[], float] = time.time,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> Services:
+    """Everything, started. `clock` and `monotonic` are for tests that move time."""
     from_file = load_roles_file(settings.roles_file) if settings.roles_file else RolesFile()
     endpoint = VaultEndpoint(
         settings.vault_addr,
@@ -172,7 +180,9 @@ async def start(settings: Settings) -> Services:
     await refuse_legacy_layout(kv)
     events = MetricsEvents()
     clients = BybitClients(settings)
-    master = MasterKey(kv, clients.for_credential, refresh_s=settings.master_refresh_s)
+    master = MasterKey(
+        kv, clients.for_credential, refresh_s=settings.master_refresh_s, monotonic=monotonic
+    )
 
     async def endpoint_changed(config: EngineConfig) -> None:
         await clients.close()
@@ -198,6 +208,7 @@ async def start(settings: Settings) -> Services:
         key_limit=settings.subaccount_key_limit,
         create_rate_per_s=CREATE_RATE_PER_S * settings.bybit_rate_limit_scale,
         max_queue_wait_s=settings.mint_queue_wait_s,
+        clock=clock,
     )
     deleter = KeyDeleter(
         store,
@@ -210,10 +221,11 @@ async def start(settings: Settings) -> Services:
             claim_s=settings.revoke_claim_s,
         ),
         events=events,
+        clock=clock,
     )
-    leases = LeaseService(store, deleter)
-    warm_pool = WarmPool(store, factory, provisioner)
-    idempotency = Idempotency(kv)
+    leases = LeaseService(store, deleter, clock=clock)
+    warm_pool = WarmPool(store, factory, provisioner, clock=clock)
+    idempotency = Idempotency(kv, clock=clock)
     minting = Minting(
         role_store,
         factory,
@@ -223,8 +235,9 @@ async def start(settings: Settings) -> Services:
         idempotency,
         provisioner,
         events,
+        clock=clock,
     )
-    rotator = StaticRotator(kv, static_store, factory, deleter, events)
+    rotator = StaticRotator(kv, static_store, factory, deleter, events, clock=clock)
     reconciler = Reconciler(
         store,
         bybit,
@@ -238,6 +251,7 @@ async def start(settings: Settings) -> Services:
         grace_s=settings.reconcile_grace_s,
         drift_action=settings.reconcile_drift_action,
         key_limit=settings.subaccount_key_limit,
+        clock=clock,
     )
     sweep = Sweep(
         store,
@@ -249,9 +263,12 @@ async def start(settings: Settings) -> Services:
         events,
         key_limit=settings.subaccount_key_limit,
         rotations=rotator.last_rotations,
+        clock=clock,
     )
     await _replay_intents(reconciler)
-    leader = LeaderLock(kv, settings.replica_id, lease_s=settings.leader_lease_s)
+    leader = LeaderLock(
+        kv, settings.replica_id, lease_s=settings.leader_lease_s, clock=clock, monotonic=monotonic
+    )
     leadership = Leadership(events)
     scheduler = None
     if settings.scheduler_enabled:

@@ -24,7 +24,8 @@ from enum import StrEnum
 import structlog
 
 from keymint.engine.events import EngineEvents
-from keymint.engine.keys.account import Account, Claim, KeyEntry, KeyState
+from keymint.engine.dynamic.lease import lease_id
+from keymint.engine.keys.account import Account, Claim, KeyEntry, KeyState, Owner
 from keymint.engine.keys.accounts import AccountStore
 from keymint.engine.leader import Fence
 from keymint.engine.ports import Bybit, BybitFailure
@@ -213,11 +214,13 @@ class KeyDeleter:
             failed = None
         self._events.key_deleted(entry.role, reason, ok=False, lifetime_s=None)
         log.warning(
-            "key_deletion_failed",
+            "revocation_failed",
             audit=True,
             subaccount=uid,
             api_key=entry.api_key,
             role=entry.role,
+            owner=entry.owner.value,
+            lease_id=lease_id(entry.role, uid, entry.key) if entry.owner is Owner.LEASE else None,
             attempts=attempts,
             irrevocable=irrevocable,
             error=message,

@@ -92,7 +92,7 @@ class Sweep:
         uids = sorted(set(await self._store.uids()) | set(roles_of))
         accounts = await self._store.read_many(uids)
         now = self._clock()
-        work = self._due(accounts, roles, now, result)
+        work = self._due(accounts, roles, now, result, term=fence.term)
         try:
             await self._retire_all(work, fence, result)
             result.refilled = await self._warm_pool.refill(
@@ -113,7 +113,13 @@ class Sweep:
         return result
 
     def _due(
-        self, accounts: list[Account], roles: dict[str, Role], now: float, result: SweepPass
+        self,
+        accounts: list[Account],
+        roles: dict[str, Role],
+        now: float,
+        result: SweepPass,
+        *,
+        term: int,
     ) -> list[_Work]:
         work: list[_Work] = []
         for account in accounts:
@@ -124,7 +130,8 @@ class Sweep:
                     if entry.expired(now):
                         work.append(_Work(account.uid, entry, "expired", self._still_expired))
                 elif entry.state in DELETION_PENDING:
-                    if entry.next_attempt_at > now or entry.claimed(now):
+                    # A claim from an earlier leader term is void: its holder is gone.
+                    if entry.next_attempt_at > now or entry.claimed(now, term=term):
                         result.backlog += 1
                     else:
                         work.append(_Work(account.uid, entry, entry.reason or "retried", _pending))
@@ -138,12 +145,15 @@ class Sweep:
         return entry.state is KeyState.ACTIVE and entry.expired(self._clock())
 
     async def _retire_all(self, work: list[_Work], fence: Fence, result: SweepPass) -> None:
+        """Deletions run side by side; once leadership is lost, none is started (the ones
+        already at Bybit finish), and LeaderLost is raised after them."""
         running = asyncio.Semaphore(CONCURRENCY)
+        lost: list[LeaderLost] = []
 
         async def one(item: _Work) -> None:
             async with running:
-                fence.check("the sweep")
                 try:
+                    fence.check("the sweep")
                     retired = await self._deleter.retire(
                         item.uid,
                         item.entry.key,
@@ -151,8 +161,9 @@ class Sweep:
                         expect=item.expect,
                         fence=fence,
                     )
-                except LeaderLost:
-                    raise
+                except LeaderLost as exc:
+                    lost.append(exc)
+                    return
                 except KeymintError as exc:
                     # Vault failed mid-way: counted as a failure, retried by the next pass.
                     log.warning("sweep_error", subaccount=item.uid, error=exc.message)
@@ -172,6 +183,8 @@ class Sweep:
                     result.skipped.append(item.entry.note)
 
         await asyncio.gather(*(one(item) for item in work))
+        if lost:
+            raise lost[0]
 
     async def _snapshot(
         self,
