@@ -23,8 +23,8 @@ from enum import StrEnum
 
 import structlog
 
-from keymint.engine.events import EngineEvents
 from keymint.engine.dynamic.lease import lease_id
+from keymint.engine.events import EngineEvents
 from keymint.engine.keys.account import Account, Claim, KeyEntry, KeyState, Owner
 from keymint.engine.keys.accounts import AccountStore
 from keymint.engine.leader import Fence
