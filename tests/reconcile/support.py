@@ -3,6 +3,7 @@ operator would by hand), plant write-ahead slots in Vault, and look at both side
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 from typing import Any
@@ -81,16 +82,19 @@ def ledger(stack: Stack, uid: str) -> dict[str, Any]:
 def plant_slot(stack: Stack, uid: str, key: str, *, age_s: float) -> None:
     """A write-ahead reservation as a mint writes it, `age_s` old, that never settled."""
     current = ledger(stack, uid)
-    current["keys"][key] = {
-        "key": key,
-        "owner": "lease",
-        "role": "spot-trader",
-        "note": f"keymint:{key}",
-        "state": "minting",
-        "reserved_at": time.time() - age_s,
-        "permissions": SPOT,
-        "ips": ["127.0.0.1"],
-    }
+    # Each entry is stored as one JSON string (keymint.engine.keys.accounts.encode).
+    current["keys"][key] = json.dumps(
+        {
+            "key": key,
+            "owner": "lease",
+            "role": "spot-trader",
+            "note": f"keymint:{key}",
+            "state": "minting",
+            "reserved_at": time.time() - age_s,
+            "permissions": SPOT,
+            "ips": ["127.0.0.1"],
+        }
+    )
     stack.vault.secrets.kv.v2.create_or_update_secret(
         path=f"{stack.prefix}/{RECORD.format(uid=uid)}", secret=current, mount_point="secret"
     )

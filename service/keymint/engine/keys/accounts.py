@@ -10,7 +10,9 @@ next changes queue, and are then applied together and written once (group commit
 of bots starting together on a few sub-accounts makes a few writes, not hundreds of conflicts.
 
 The last version this replica read or wrote is kept, so a change usually needs no read: the
-write names that version and fails harmlessly if another replica wrote since.
+write names that version and fails harmlessly if another replica wrote since. A change that
+writes nothing (a refusal, an answer) is only delivered once decided on a fresh read, since no
+write proved the remembered record current.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from keymint.engine.keys.account import Account
+from keymint.engine.keys.account import Account, KeyEntry
 from keymint.engine.ports import KV
 from keymint.errors import Conflict
 
@@ -90,18 +92,24 @@ class AccountStore:
             del self._committers[uid]
 
     async def _commit(self, uid: int, batch: list[_Pending]) -> None:
+        fresh = False
         for attempt in range(ATTEMPTS):
             try:
-                known = self._known.get(uid) if attempt == 0 else None
-                account, version = known if known is not None else await self._fetch(uid)
+                known = self._known.get(uid) if not fresh else None
+                if known is None:
+                    known, fresh = await self._fetch(uid), True
+                account, version = known
                 working, outcomes = _apply(account, batch)
                 if working != account:
-                    written = await self._kv.write(
-                        account_path(uid), working.model_dump(mode="json"), cas=version
-                    )
+                    written = await self._kv.write(account_path(uid), encode(working), cas=version)
                     self._remember(uid, working, written)
+                elif not fresh:
+                    # Nothing to write, so nothing proved the remembered record current: its
+                    # refusals and answers may be stale. Decide again on a fresh read.
+                    fresh = True
+                    continue
             except Conflict:
-                self._known.pop(uid, None)
+                fresh = True
                 await asyncio.sleep(random.uniform(0, 0.005 * 2**attempt))
                 continue
             except Exception as exc:
@@ -118,13 +126,39 @@ class AccountStore:
         if found is None:
             account, version = Account(uid=uid), 0
         else:
-            account, version = Account.model_validate(found.data), found.version
+            account, version = decode(uid, found.data), found.version
         self._remember(uid, account, version)
         return account, version
 
     def _remember(self, uid: int, account: Account, version: int) -> None:
+        # A read that started before a write may answer after it: never step back a version.
+        known = self._known.get(uid)
+        if known is not None and known[1] > version:
+            return
         self._known[uid] = (account, version)
         self._seen_at[uid] = time.monotonic()
+
+
+def encode(account: Account) -> dict[str, Any]:
+    """Each entry as one JSON string: OpenBao refuses request bodies with too many strings
+    (its JSON complexity limit), and a full record of nested entries would come near it."""
+    return {
+        "foreign_keys": account.foreign_keys,
+        "keys": {
+            key: entry.model_dump_json(exclude_defaults=True) for key, entry in account.keys.items()
+        },
+    }
+
+
+def decode(uid: int, data: dict[str, Any]) -> Account:
+    return Account(
+        uid=uid,
+        foreign_keys=int(data.get("foreign_keys", 0)),
+        keys={
+            key: KeyEntry.model_validate_json(text)
+            for key, text in dict(data.get("keys", {})).items()
+        },
+    )
 
 
 def _apply(
