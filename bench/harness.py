@@ -546,7 +546,7 @@ async def measure_revocation(w: World, sizes: Sizes) -> list[Row]:
     started = time.perf_counter()  # from keymint ready: its start-up is not revocation
     async with httpx.AsyncClient(timeout=60) as http:
 
-        async def all_gone() -> bool:
+        async def no_leases() -> bool:
             # keymint's API, not its KV layout: a moved record must not read as "revoked".
             resp = await http.get(
                 f"{km.url}/v1/leases", params={"role": ROLE, "limit": 1}, headers=km.headers()
@@ -554,7 +554,15 @@ async def measure_revocation(w: World, sizes: Sizes) -> list[Row]:
             resp.raise_for_status()
             return not resp.json()["data"]["keys"]
 
-        await wait_until(all_gone, 600, "revocation of expired leases")
+        async def keys_gone() -> bool:
+            # Polled at the simulator, not through keymint: listing leases reads every record,
+            # and that Vault load would be the bench's, not revocation's.
+            with w.control() as control:
+                keys = control.state()["keys"]
+            return not any(k["uid"] in master.subaccounts for k in keys)
+
+        await wait_until(keys_gone, 600, "deletion of the expired leases' keys")
+        await wait_until(no_leases, 60, "revocation of expired leases")
     took = time.perf_counter() - started
     stop_km(w, km)
     minted = n - failed
@@ -728,6 +736,9 @@ class LoadResult:
     first_errors: list[str]
 
 
+IN_FLIGHT = 128
+
+
 async def run_load(
     km: Keymint, http: httpx.AsyncClient, rate: float, seconds: float, live: list[str]
 ) -> LoadResult:
@@ -756,13 +767,22 @@ async def run_load(
     # would make the 404s it counts as errors.
     busy: Counter[str] = Counter()
 
+    # Requests in flight at once: past this an open-loop client only queues in its own
+    # connection pool, whose bookkeeping grows with the queue until the client itself, not
+    # keymint, is the bottleneck. Time spent waiting here still counts in the latency.
+    in_flight = asyncio.Semaphore(IN_FLIGHT)
+
     async def op(kind: str) -> None:
+        started = time.perf_counter()
+        async with in_flight:
+            await send(kind, started)
+
+    async def send(kind: str, started: float) -> None:
         nonlocal errors
         headers = km.headers()
         idle = [lease for lease in live if not busy[lease]]
         if kind == "revoke" and not idle:
             kind = "lookup"
-        started = time.perf_counter()
         if kind == "mint" or not live:
             kind = "mint"
             resp = await http.post(f"{km.url}/v1/creds/{ROLE}", headers=headers)

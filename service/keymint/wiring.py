@@ -96,9 +96,10 @@ class BybitClients:
         self._settings = settings
         self.base_url = settings.bybit_base_url
         self._client: BybitClient | None = None
+        self._port: BybitPort | None = None
 
     def for_credential(self, api_key: str, api_secret: SecretStr) -> Bybit:
-        if self._client is None:
+        if self._client is None or self._port is None:
             s = self._settings
             self._client = BybitClient(
                 self.base_url,
@@ -110,14 +111,15 @@ class BybitClients:
                 key_cap_ret_codes=s.bybit_key_cap_ret_codes,
                 on_request=hooks.bybit_request,
             )
+            self._port = BybitPort(self._client)
         else:
             self._client.set_credentials(api_key, api_secret)
-        return BybitPort(self._client)
+        return self._port
 
     async def close(self) -> None:
         if self._client is not None:
             await self._client.aclose()
-        self._client = None
+        self._client = self._port = None
 
 
 @dataclass
@@ -273,7 +275,13 @@ async def start(
     scheduler = None
     if settings.scheduler_enabled:
         jobs = [
-            Job("sweep", settings.expiry_interval_s, lambda: sweep.run(leader.fence())),
+            Job(
+                "sweep",
+                settings.expiry_interval_s,
+                lambda: sweep.run(leader.fence()),
+                # Leader-only: there is nothing to spread, and a lease should not wait long.
+                jitter_s=min(1.0, settings.expiry_interval_s / 10),
+            ),
             Job("idempotency-purge", 300.0, idempotency.purge, jitter_s=30.0),
             Job(
                 "static-rotation",

@@ -16,6 +16,9 @@ from structlog.testing import capture_logs
 from keymint import wiring
 from keymint.engine.caller import Caller
 from keymint.engine.dynamic.lease import LeaseState
+
+# The sweep deletes this many keys at once; the next ones wait for a slot.
+from keymint.engine.keys.sweep import CONCURRENCY
 from keymint.errors import BadRequest, NotFound
 from keymint.settings import Settings
 from keymint.wiring import Services
@@ -23,8 +26,6 @@ from stackkit import MakeStack, Stack
 
 DELETE = "/v5/user/delete-sub-api"
 CREATE = "/v5/user/create-sub-api"
-# The sweep deletes this many keys at once; the next ones wait for a slot.
-CONCURRENCY = 8
 
 
 @dataclass

@@ -62,6 +62,10 @@ def test_traffic_shows_in_metrics_without_secrets_or_key_ids(make_stack: MakeSta
     assert value(after, "keymint_vault_up") == 1
     assert value(after, "keymint_build_info", version="0.1.0") == 1
     assert value(after, "keymint_key_age_seconds_gcount", role="spot-trader") == 2
+    # Ages are of keys at Bybit; a role holding none has no oldest age (not a 0 that reads
+    # as a brand-new key).
+    assert value(after, "keymint_key_oldest_age_seconds", role="spot-trader") > 0
+    assert ("keymint_key_oldest_age_seconds", frozenset({("role", "monitor")})) not in after
     sub_keys = sum(v for (n, _), v in after.items() if n == "keymint_subaccount_managed_keys")
     assert sub_keys >= 2
     assert value(after, "keymint_scheduler_leader") == 1

@@ -83,6 +83,11 @@ class MasterKey:
     def master_uid(self) -> str:
         return self._master_uid
 
+    @property
+    def version(self) -> int:
+        """The KV version of the credential in use."""
+        return self._version
+
 
 class MasterBybit:
     """Bybit, signed with whatever the master credential is now: the engine's one `Bybit`."""
@@ -94,12 +99,13 @@ class MasterBybit:
         """A refusal of the master key re-reads it from Vault; when an operator has rotated it
         meanwhile, the call is made once more with the new one (a refused call did nothing)."""
         client = await self._master.client()
+        version = self._master.version
         try:
             return await call(client)
         except MasterKeyRefused:
             self._master.distrust()
             fresh = await self._master.client()
-            if fresh is client:
+            if self._master.version == version:
                 raise
             return await call(fresh)
 

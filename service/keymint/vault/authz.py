@@ -23,6 +23,9 @@ Capability = Literal["create", "read", "update", "patch", "delete", "list", "sud
 
 # Visible ASCII only: anything else cannot be a Vault token and must not reach an HTTP header.
 _TOKEN_SHAPE = re.compile(r"[\x21-\x7e]{1,4096}")
+# How long a token's identity (lookup-self) is reused; every decision still asks Vault, with
+# the token, about the path (capabilities-self), which fails once the token is revoked.
+IDENTITY_TTL_S = 60.0
 _INVALID_TOKEN = "the Vault token is invalid, expired, revoked or lacks the default policy"
 
 
@@ -64,6 +67,9 @@ class Authorizer:
         self._hook = hook
         # Value: the identity allowed, or the message of the denial.
         self._cache: dict[tuple[str, str, str], tuple[float, CallerIdentity | str]] = {}
+        # Who a token is does not change while it lives; whether it still lives is asked with
+        # every capabilities-self, so a new path costs one Vault call, not two.
+        self._identities: dict[str, tuple[float, CallerIdentity]] = {}
 
     async def authorize(
         self, token: str | None, path: str, capability: Capability
@@ -79,37 +85,55 @@ class Authorizer:
         if cached is not None and cached[0] > time.monotonic():
             return _outcome(cached[1])
         try:
-            outcome: CallerIdentity | str = await self._decide(token, policy_path, capability)
+            outcome: CallerIdentity | str = await self._decide(
+                token, key[0], policy_path, capability
+            )
         except PermissionDenied as exc:
             outcome = exc.message
         self._remember(key, outcome)
         return _outcome(outcome)
 
-    async def _decide(self, token: str, policy_path: str, capability: str) -> CallerIdentity | str:
+    async def _decide(
+        self, token: str, digest: str, policy_path: str, capability: str
+    ) -> CallerIdentity | str:
         if not _TOKEN_SHAPE.fullmatch(token):
             return _INVALID_TOKEN
         client = self._endpoint.client(token)
-        # Independent questions: asked together, a decision costs one round trip, not two.
-        lookup, caps = await asyncio.gather(
-            self._ask(client.auth.token.lookup_self, "authz.lookup_self", "auth/token/lookup-self"),
-            self._ask(
+
+        async def capabilities() -> Any:
+            return await self._ask(
                 lambda: client.adapter.post(
                     "/v1/sys/capabilities-self", json={"paths": [policy_path]}
                 ),
                 "authz.capabilities",
                 policy_path,
-            ),
-        )
+            )
+
+        known = self._identities.get(digest)
+        if known is not None and known[0] > time.monotonic():
+            identity, caps = known[1], await capabilities()
+        else:
+            # Independent questions: asked together, a decision costs one round trip.
+            lookup, caps = await asyncio.gather(
+                self._ask(
+                    client.auth.token.lookup_self, "authz.lookup_self", "auth/token/lookup-self"
+                ),
+                capabilities(),
+            )
+            identity = _identity(lookup["data"])
+            self._remember_identity(digest, identity)
         granted = caps["data"].get(policy_path, [])
         if capability not in granted and "root" not in granted:
             return f"permission denied: {capability!r} on {policy_path!r} is required"
-        data = lookup["data"]
-        return CallerIdentity(
-            entity_id=str(data.get("entity_id") or ""),
-            display_name=str(data.get("display_name") or ""),
-            policies=tuple(data.get("policies") or ()),
-            accessor=str(data.get("accessor") or ""),
-        )
+        return identity
+
+    def _remember_identity(self, digest: str, identity: CallerIdentity) -> None:
+        now = time.monotonic()
+        if len(self._identities) >= self._cache_size:
+            self._identities = {k: v for k, v in self._identities.items() if v[0] > now}
+        while len(self._identities) >= self._cache_size:
+            del self._identities[next(iter(self._identities))]
+        self._identities[digest] = (now + IDENTITY_TTL_S, identity)
 
     async def _ask(self, fn: Callable[[], Any], op: str, target: str) -> Any:
         return await call(
@@ -129,6 +153,15 @@ class Authorizer:
         while len(self._cache) >= self._cache_size:
             del self._cache[next(iter(self._cache))]
         self._cache[key] = (now + self._cache_ttl_s, outcome)
+
+
+def _identity(data: dict[str, Any]) -> CallerIdentity:
+    return CallerIdentity(
+        entity_id=str(data.get("entity_id") or ""),
+        display_name=str(data.get("display_name") or ""),
+        policies=tuple(data.get("policies") or ()),
+        accessor=str(data.get("accessor") or ""),
+    )
 
 
 def _invalid_token() -> PermissionDenied:

@@ -36,7 +36,7 @@ log = structlog.get_logger(__name__)
 
 # Deletions one pass runs at once: one at a time, 1,000 expired leases took 30 s where Bybit's
 # delete limit allows 2 s (bench). The Bybit client still paces them at Bybit's limit.
-CONCURRENCY = 8
+CONCURRENCY = 32
 
 
 @dataclass
