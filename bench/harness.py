@@ -360,8 +360,8 @@ async def measure_mint_overhead(w: World, sizes: Sizes) -> list[Row]:
             round(ratio, 2),
             "x",
             ref,
-            "<= 3",
-            ratio <= 3,
+            "<= 2",
+            ratio <= 2,
             f"mint median {ms(statistics.median(mint_s))} ms, {n} sequential mints; "
             f"keymint's own Vault calls per mint: {calls_per_mint}; "
             f"Vault time per mint (keymint's metrics): {time_per_mint}",
@@ -569,14 +569,13 @@ async def measure_revocation(w: World, sizes: Sizes) -> list[Row]:
     allowed = minted / (5 * scale)
     return [
         Row(
-            f"revoke {minted} expired leases",
-            round(took, 2),
-            "s",
-            f"delete-sub-api limit allows {allowed:.2f}s (5/s x scale {scale:g})",
-            "",
-            None,
-            f"fraction of the limit: {allowed / took:.3f}; expiry job every 0.5s; "
-            f"{failed} mints failed",
+            f"revoke {minted} expired leases: share of the delete ceiling",
+            round(allowed / took, 3),
+            "of ceiling",
+            f"{took:.2f}s; delete-sub-api limit allows {allowed:.2f}s (5/s x scale {scale:g})",
+            ">= 0.9",
+            allowed / took >= 0.9,
+            f"expiry job every 0.5s; {failed} mints failed",
         )
     ]
 
@@ -617,14 +616,13 @@ async def measure_reconcile(w: World, sizes: Sizes) -> list[Row]:
     fraction = allowed / took
     return [
         Row(
-            f"reconcile {subs} sub-accounts x {per_sub} keys",
-            round(took, 2),
-            "s",
-            f"sub-apikeys limit allows {allowed:.2f}s (10/s x scale {scale:g})",
-            "",
-            None,
-            f"fraction of the limit: {fraction:.3f}; {len(warnings)} sub-account errors; "
-            "keys created at the simulator directly",
+            f"reconcile {subs} sub-accounts x {per_sub} keys: share of the list ceiling",
+            round(fraction, 3),
+            "of ceiling",
+            f"{took:.2f}s; sub-apikeys limit allows {allowed:.2f}s (10/s x scale {scale:g})",
+            ">= 0.9",
+            fraction >= 0.9,
+            f"{len(warnings)} sub-account errors; keys created at the simulator directly",
         )
     ]
 
@@ -834,7 +832,9 @@ async def measure_sustained(w: World, sizes: Sizes) -> list[Row]:
     master = seed(w, 20)
     km = start_km(w, master, scale=scale)
     live: list[str] = []
-    limits = httpx.Limits(max_connections=400, max_keepalive_connections=400)
+    # Idle connections are dropped before uvicorn's 5 s keep-alive would close them under a
+    # request in flight (a reset there is the client's race, not keymint's answer).
+    limits = httpx.Limits(max_connections=400, max_keepalive_connections=400, keepalive_expiry=2.0)
     async with httpx.AsyncClient(timeout=30, limits=limits) as http:
         for _ in range(40):  # a standing set of leases to renew, look up and revoke
             _, resp = await mint(http, km)
@@ -860,8 +860,8 @@ async def measure_sustained(w: World, sizes: Sizes) -> list[Row]:
             best,
             "ops/s",
             f"p50 {ms(result.p50_s)} ms, p99 {ms(result.p99_s)} ms; {result.errors} errors",
-            "p99 < 250 ms, 0 errors",
-            result.p99_s < 0.25 and result.errors == 0,
+            ">= 200 ops/s at p99 < 250 ms, 0 errors",
+            best >= 200 and result.p99_s < 0.25 and result.errors == 0,
             f"scale {scale:g}; {result.ops} ops {result.by_op}; ramp: {ramp_note}",
         )
     ]

@@ -113,9 +113,13 @@ def test_every_dashboard_panel_returns_data(
     # Rates need two scrapes after the traffic (Prometheus' first scrape comes a few seconds
     # after it starts), gauges a refresh.
     wait_for(lambda: bool(query(prometheus, 'count_over_time(up{job="keymint"}[1m]) > 4')))
-    time.sleep(2)
     queries = panel_queries(DASHBOARD)
     assert len(queries) >= 15
     wait_for(lambda: bool(query(prometheus, "keymint_master_key_expiry_timestamp_seconds")))
-    empty = [(title, expr) for title, expr in queries if not query(prometheus, expr)]
+    # Polled with a deadline: rates need two scrapes after the traffic, gauges a sweep.
+    deadline = time.monotonic() + 15
+    while (empty := [(t, e) for t, e in queries if not query(prometheus, e)]) and (
+        time.monotonic() < deadline
+    ):
+        time.sleep(0.5)
     assert empty == [], empty
