@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import hvac
 import uvicorn
+from pydantic import SecretStr
 
 from bybit_sim.control_client import SeededMaster, SimControl
 from keymint.app import create_app
@@ -125,6 +126,22 @@ def example_roles(subaccounts: list[int]) -> dict[str, Any]:
 
 
 MakeStack = Callable[..., Stack]
+
+
+def in_process(stack: Stack, **overrides: Any) -> Settings:
+    """Settings for keymint's services run in the test's own process on a stack's prefix, with
+    no scheduler: the test drives the jobs itself."""
+    fields: dict[str, Any] = {
+        "vault_addr": stack.vault.url,
+        "vault_token": SecretStr(stack.vault.token),
+        "vault_prefix": stack.prefix,
+        "roles_file": stack.roles_file,
+        "bybit_base_url": stack.sim.url,
+        "bybit_rate_limit_scale": 50.0,
+        "scheduler_enabled": False,
+        **overrides,
+    }
+    return Settings(_env_file=None, **fields)  # type: ignore[call-arg]
 
 
 def wait_for(condition: Callable[[], bool], timeout_s: float = 15.0) -> None:

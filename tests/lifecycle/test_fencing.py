@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 import pytest
-from pydantic import SecretStr
 from structlog.testing import capture_logs
 
 from keymint import wiring
@@ -20,9 +19,8 @@ from keymint.engine.dynamic.lease import LeaseState
 # The sweep deletes this many keys at once; the next ones wait for a slot.
 from keymint.engine.keys.sweep import CONCURRENCY
 from keymint.errors import BadRequest, NotFound
-from keymint.settings import Settings
 from keymint.wiring import Services
-from stackkit import MakeStack, Stack
+from stackkit import MakeStack, Stack, in_process
 
 DELETE = "/v5/user/delete-sub-api"
 CREATE = "/v5/user/create-sub-api"
@@ -53,17 +51,7 @@ async def engine(clock: Clock) -> AsyncIterator[Start]:
     started: list[Services] = []
 
     async def start(stack: Stack) -> Services:
-        settings = Settings(
-            _env_file=None,  # type: ignore[call-arg]
-            vault_addr=stack.vault.url,
-            vault_token=SecretStr(stack.vault.token),
-            vault_prefix=stack.prefix,
-            roles_file=stack.roles_file,
-            bybit_base_url=stack.sim.url,
-            bybit_rate_limit_scale=50.0,
-            scheduler_enabled=False,
-            replica_id=f"engine-{len(started)}",
-        )
+        settings = in_process(stack, replica_id=f"engine-{len(started)}")
         services = await wiring.start(settings, clock=clock.time, monotonic=clock.monotonic)
         started.append(services)
         return services

@@ -8,12 +8,10 @@ from typing import Any
 
 import hvac
 import pytest
-from pydantic import SecretStr
 
 from keymint import wiring
-from keymint.settings import Settings
 from keymint.wiring import Services
-from stackkit import BOT_IP, Stack
+from stackkit import BOT_IP, Stack, in_process
 
 Replica = Callable[[Stack], Awaitable[Services]]
 
@@ -59,17 +57,7 @@ async def replica() -> AsyncIterator[Replica]:
     started: list[Services] = []
 
     async def start(stack: Stack) -> Services:
-        settings = Settings(
-            _env_file=None,  # type: ignore[call-arg]
-            vault_addr=stack.vault.url,
-            vault_token=SecretStr(stack.vault.token),
-            vault_prefix=stack.prefix,
-            roles_file=stack.roles_file,
-            bybit_base_url=stack.sim.url,
-            bybit_rate_limit_scale=50.0,
-            scheduler_enabled=False,
-        )
-        services = await wiring.start(settings)
+        services = await wiring.start(in_process(stack))
         started.append(services)
         return services
 
