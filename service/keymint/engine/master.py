@@ -43,7 +43,6 @@ class MasterKey:
         self._version = -1
         self._client: Bybit | None = None
         self._fresh_until = 0.0
-        self._master_uid = ""
         self._lock = asyncio.Lock()
 
     async def client(self) -> Bybit:
@@ -66,7 +65,6 @@ class MasterKey:
                 str(found.data["api_key"]), SecretStr(str(found.data["api_secret"]))
             )
             self._version = found.version
-            self._master_uid = str(found.data.get("master_uid", ""))
         self._fresh_until = self._monotonic() + self._refresh_s
 
     def distrust(self) -> None:
@@ -78,10 +76,6 @@ class MasterKey:
         self._version = -1
         self._client = None
         self._fresh_until = 0.0
-
-    @property
-    def master_uid(self) -> str:
-        return self._master_uid
 
     @property
     def version(self) -> int:
