@@ -93,3 +93,7 @@ def configure_logging(*, fmt: str = "json", level: str = "INFO") -> None:
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    # APScheduler says INFO for every job run (most of an idle replica's log): routine, so it
+    # shows only when keymint itself logs at DEBUG; its warnings and errors always show.
+    debug = logging.getLevelName(level.upper()) == logging.DEBUG
+    logging.getLogger("apscheduler").setLevel(logging.DEBUG if debug else logging.WARNING)

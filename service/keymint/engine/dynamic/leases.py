@@ -142,16 +142,15 @@ class LeaseService:
             retired = await self._deleter.wait_settled(
                 ref.uid, ref.key, deadline_s=self._deleter.retry.claim_s
             )
-        return self._answer(ref, retired, reason)
+        return self._answer(ref, retired)
 
-    def _answer(self, ref: LeaseRef, retired: Retired, reason: str) -> Revocation:
+    def _answer(self, ref: LeaseRef, retired: Retired) -> Revocation:
         lease = _lease_of(ref, retired.entry)
         match retired.outcome:
             case Outcome.DECLINED:
                 raise NotFound(f"lease {ref.lease_id!r} not found")
             case Outcome.DELETED | Outcome.GONE:
-                if lease is not None:
-                    audit("lease_revoked", lease, reason=reason, outcome="revoked")
+                # The deletion's audit line is the deleter's, whatever asked for it.
                 return Revocation(ref.lease_id, revoked=True, lease=lease)
             case _:
                 return Revocation(ref.lease_id, revoked=False, lease=lease, error=retired.error)

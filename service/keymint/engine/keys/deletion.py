@@ -180,6 +180,7 @@ class KeyDeleter:
         await self._store.change(uid, _drop_if(key, claim))
         lifetime = now - entry.created_at if entry.created_at is not None else None
         self._events.key_deleted(entry.role, reason, ok=True, lifetime_s=lifetime)
+        _audit_deleted(uid, entry, reason)
         return Retired(Outcome.DELETED, entry)
 
     async def _failed(
@@ -242,6 +243,25 @@ class KeyDeleter:
                 return Retired(Outcome.BUSY, found)
             await asyncio.sleep(delay)
             delay = min(1.0, delay * 2)
+
+
+def _audit_deleted(uid: int, entry: KeyEntry, reason: str) -> None:
+    """The audit line of every key deleted at Bybit, whatever deleted it: a lease's names the
+    lease and its holder; never the secret."""
+    caller = entry.caller
+    log.info(
+        "lease_revoked" if entry.owner is Owner.LEASE else "key_deleted",
+        audit=True,
+        lease_id=lease_id(entry.role, uid, entry.key) if entry.owner is Owner.LEASE else None,
+        owner=entry.owner.value,
+        role=entry.role,
+        api_key=entry.api_key,
+        subaccount=uid,
+        caller=caller.display_name if caller else None,
+        entity_id=caller.entity_id if caller else None,
+        reason=reason,
+        outcome="revoked",
+    )
 
 
 def _drop_if(key: str, claim: Claim) -> Callable[[Account], None]:
