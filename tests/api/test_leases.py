@@ -58,3 +58,17 @@ def test_unknown_lease_is_404(stack: Stack) -> None:
     admin = stack.token(ADMIN_RULES)
     for lease_id in ("keymint/creds/monitor/nope", "not-a-lease"):
         assert stack.call("GET", f"/v1/leases/{lease_id}", admin).status_code == 404
+
+
+def test_put_writes_wherever_post_does_as_the_vault_cli_sends_it(stack: Stack) -> None:
+    # `bao write` and hvac send PUT for writes; Vault accepts both methods.
+    admin = stack.token(ADMIN_RULES)
+    minted = stack.call("PUT", "/v1/creds/spot-trader", admin, json={"ttl": "10m"})
+    assert minted.status_code == 200, minted.text
+    lease_id = minted.json()["lease_id"]
+    renewed = stack.call("PUT", f"/v1/leases/{lease_id}/renew", admin, json={"increment": 60})
+    assert renewed.status_code == 200, renewed.text
+    assert stack.call("PUT", "/v1/reconcile", admin).status_code == 200
+    revoked = stack.call("PUT", "/v1/leases/revoke-prefix/spot-trader", admin)
+    assert revoked.status_code == 200 and revoked.json()["data"]["revoked"] == [lease_id]
+    assert stack.keys_at_bybit() == []

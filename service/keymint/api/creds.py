@@ -68,18 +68,28 @@ def _answer(minted: Minted) -> dict[str, Any]:
     }
 
 
+MINT_ERRORS: dict[int | str, dict[str, Any]] = {
+    **ERRORS,
+    409: ERRORS[400] | {"description": "Idempotent request in progress"},
+    422: ERRORS[400] | {"description": "Idempotency-Key reused with another request"},
+    429: ERRORS[400] | {"description": "Every sub-account of the pool is full"},
+    502: ERRORS[400] | {"description": "Bybit refused or rate-limited"},
+}
+
+
+@router.put(
+    "/v1/creds/{role}",
+    operation_id="creds_mint_put",
+    summary="Mint a key for a role (PUT, as the Vault CLI sends writes)",
+    response_model=VaultResponse[CredsData],
+    responses=MINT_ERRORS,
+)
 @router.post(
     "/v1/creds/{role}",
     operation_id="creds_mint",
     summary="Mint a key for a role",
     response_model=VaultResponse[CredsData],
-    responses={
-        **ERRORS,
-        409: ERRORS[400] | {"description": "Idempotent request in progress"},
-        422: ERRORS[400] | {"description": "Idempotency-Key reused with another request"},
-        429: ERRORS[400] | {"description": "Every sub-account of the pool is full"},
-        502: ERRORS[400] | {"description": "Bybit refused or rate-limited"},
-    },
+    responses=MINT_ERRORS,
 )
 async def mint(
     role: str,

@@ -101,6 +101,13 @@ async def list_leases(
     )
 
 
+@router.put(
+    "/v1/leases/revoke-prefix/{role}",
+    operation_id="leases_revoke_prefix_put",
+    summary="Revoke every lease of a role (PUT, as the Vault CLI sends writes)",
+    response_model=VaultResponse[dict[str, Any]],
+    responses=ERRORS,
+)
 @router.post(
     "/v1/leases/revoke-prefix/{role}",
     operation_id="leases_revoke_prefix",
@@ -138,6 +145,13 @@ async def lookup(
     return envelope(lease_data(lease, leases.now()))
 
 
+@router.put(
+    "/v1/leases/{lease_id:path}/renew",
+    operation_id="leases_renew_put",
+    summary="Renew a lease (PUT, as the Vault CLI sends writes)",
+    response_model=VaultResponse[LeaseData],
+    responses=ERRORS,
+)
 @router.post(
     "/v1/leases/{lease_id:path}/renew",
     operation_id="leases_renew",

@@ -15,6 +15,13 @@ from keymint.engine.reconcile.report import ReconcileReport
 router = APIRouter(tags=["reconcile"])
 
 
+@router.put(
+    "/v1/reconcile",
+    operation_id="reconcile_run_put",
+    summary="Reconcile keymint's keys at Bybit with its records in Vault (PUT, as the Vault CLI sends writes)",
+    response_model=VaultResponse[ReconcileReport],
+    responses=ERRORS,
+)
 @router.post(
     "/v1/reconcile",
     operation_id="reconcile_run",

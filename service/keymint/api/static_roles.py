@@ -195,6 +195,13 @@ async def read_static_creds(
     return envelope(data.model_dump(), no_store=True)
 
 
+@router.put(
+    "/v1/rotate-role/{name}",
+    operation_id="static_roles_rotate_put",
+    summary="Rotate a static role's key now (PUT, as the Vault CLI sends writes)",
+    response_model=VaultResponse[RotatedData],
+    responses={**ERRORS, **UPSTREAM},
+)
 @router.post(
     "/v1/rotate-role/{name}",
     operation_id="static_roles_rotate",
