@@ -18,7 +18,7 @@ router = APIRouter(tags=["reconcile"])
 @router.put(
     "/v1/reconcile",
     operation_id="reconcile_run_put",
-    summary="Reconcile keymint's keys at Bybit with its records in Vault (PUT, as the Vault CLI sends writes)",
+    summary="Reconcile keymint's keys at Bybit with its records in Vault (PUT)",
     response_model=VaultResponse[ReconcileReport],
     responses=ERRORS,
 )
