@@ -159,3 +159,13 @@ def test_master_key_change_in_vault_applies_without_restart(make_stack: MakeStac
         rotated.api_key,
     }
     assert creates[-1]["apiKey"] == rotated.api_key and creates[-1]["retCode"] == 0
+
+
+def test_an_instance_id_header_is_capped_like_the_body_field(stack: Stack) -> None:
+    bot = stack.token(BOT_RULES)
+    long = stack.call(
+        "POST", "/v1/creds/spot-trader", bot, headers={"X-Keymint-Instance": "p" * 129}
+    )
+    assert long.status_code == 400, long.text
+    assert "x-keymint-instance" in long.json()["errors"][0].lower()
+    assert stack.keys_at_bybit() == []

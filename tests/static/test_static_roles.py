@@ -129,6 +129,8 @@ def test_static_paths_are_authorised_by_policy(stack: Stack) -> None:
     creds = stack.call("GET", "/v1/static-creds/mm", reader)
     assert creds.status_code == 200 and creds.headers["cache-control"] == "no-store"
     assert creds.json()["data"]["ttl"] == pytest.approx(3600, abs=5)
+    # As Vault's static-creds: the time left is the answer's lease_duration too.
+    assert creds.json()["lease_duration"] == creds.json()["data"]["ttl"]
     assert stack.call("POST", "/v1/rotate-role/mm", reader).status_code == 403
     assert stack.call("GET", "/v1/static-roles/mm", reader).status_code == 403
     assert stack.call("GET", "/v1/static-creds/mm").status_code == 401

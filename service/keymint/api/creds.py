@@ -105,7 +105,8 @@ async def mint(
         str | None, Header(description="Wrap the answer, like Vault's header")
     ] = None,
     x_keymint_instance: Annotated[
-        str | None, Header(description="The bot instance id (or `instance_id` in the body)")
+        str | None,
+        Header(max_length=128, description="The bot instance id (or `instance_id` in the body)"),
     ] = None,
 ) -> JSONResponse:
     """A fresh IP-pinned key on one of the role's sub-accounts, with a lease.

@@ -192,7 +192,7 @@ async def read_static_creds(
         next_rotation_at=iso(state.next_rotation_at),
         ttl=max(0, int(state.next_rotation_at - now)),
     )
-    return envelope(data.model_dump(), no_store=True)
+    return envelope(data.model_dump(), lease_duration=data.ttl, no_store=True)
 
 
 @router.put(
