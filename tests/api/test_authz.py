@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from structlog.testing import capture_logs
 
 from keymint.devstack import start_openbao_dev
 from stackkit import BOT_RULES, MakeStack, Stack
@@ -50,9 +51,13 @@ def test_vault_down_means_503_and_nothing_minted(make_stack: MakeStack, tmp_path
         bot = stack.token(BOT_RULES)
     finally:
         bao.stop()
-    answer = stack.call("POST", "/v1/creds/spot-trader", bot)
+    with capture_logs() as logs:
+        answer = stack.call("POST", "/v1/creds/spot-trader", bot)
     assert answer.status_code == 503, answer.text
     assert stack.keys_at_bybit() == []
+    # An outage is not a denial: no audit event says the caller was refused.
+    assert [e for e in logs if e.get("audit")] == []
+    assert any(e["event"] == "authorization_unavailable" for e in logs)
     health = stack.call("GET", "/v1/sys/health")
     assert health.status_code == 503
     assert stack.call("GET", "/healthz").status_code == 200

@@ -86,14 +86,18 @@ async def authorize(
     try:
         identity = await authorizer.authorize(token, path, capability)
     except KeymintError as exc:
-        log.warning(
-            "authorization_denied",
-            audit=True,
-            path=path,
-            capability=capability,
-            status=exc.status_code,
-            reason=exc.message,
-        )
+        # Only a refusal is an audit event; Vault failing to answer refuses too (fail
+        # closed), but says nothing about the caller, so it is an operational warning.
+        fields = {
+            "path": path,
+            "capability": capability,
+            "status": exc.status_code,
+            "reason": exc.message,
+        }
+        if exc.status_code in (401, 403):
+            log.warning("authorization_denied", audit=True, **fields)
+        else:
+            log.warning("authorization_unavailable", **fields)
         raise
     caller = to_caller(identity)
     request.state.caller = caller
