@@ -94,6 +94,8 @@ async def authorize(
             "status": exc.status_code,
             "reason": exc.message,
         }
+        # Vault failing to answer refuses too (fail closed) but says nothing about the caller:
+        # an operational warning, not an audit event.
         if exc.status_code in (401, 403):
             log.warning("authorization_denied", audit=True, **fields)
         else:
