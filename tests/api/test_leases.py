@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from stackkit import ADMIN_RULES, Stack
 
 
@@ -72,3 +74,19 @@ def test_put_writes_wherever_post_does_as_the_vault_cli_sends_it(stack: Stack) -
     revoked = stack.call("PUT", "/v1/leases/revoke-prefix/spot-trader", admin)
     assert revoked.status_code == 200 and revoked.json()["data"]["revoked"] == [lease_id]
     assert stack.keys_at_bybit() == []
+
+
+def test_booleans_are_not_durations_and_a_zero_increment_means_the_default(stack: Stack) -> None:
+    admin = stack.token(ADMIN_RULES)
+    for body in ({"ttl": True}, {"wrap_ttl": False}):
+        refused = stack.call("POST", "/v1/creds/spot-trader", admin, json=body)
+        assert refused.status_code == 400, (body, refused.text)
+        assert next(iter(body)) in refused.json()["errors"][0]
+    assert stack.keys_at_bybit() == []
+    lease_id = stack.call("POST", "/v1/creds/spot-trader", admin, json={"ttl": 60}).json()[
+        "lease_id"
+    ]
+    # As in Vault, an increment of 0 asks for the default (the role's ttl), not expiry now.
+    renewed = stack.call("POST", f"/v1/leases/{lease_id}/renew", admin, json={"increment": 0})
+    assert renewed.status_code == 200, renewed.text
+    assert renewed.json()["lease_duration"] == pytest.approx(3600, abs=5)

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 from keymint.api.deps import MintingDep, ServicesDep, duration_field, require
 from keymint.api.envelope import ERRORS, VaultResponse, WrapInfoOut, envelope
@@ -20,11 +20,11 @@ router = APIRouter(tags=["creds"])
 class CredsRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    ttl: int | str | None = Field(
+    ttl: StrictInt | StrictStr | None = Field(
         default=None,
         description="Lease TTL, seconds or a Vault duration (`1h`); at most the role's max_ttl",
     )
-    wrap_ttl: int | str | None = Field(
+    wrap_ttl: StrictInt | StrictStr | None = Field(
         default=None,
         description="Answer with a single-use Vault wrapping token of this TTL instead of data",
     )

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 from keymint.api.deps import LeasesDep, duration_field, lease_policy_path, require
 from keymint.api.envelope import ERRORS, VaultResponse, envelope
@@ -38,7 +38,7 @@ class LeaseData(BaseModel):
 class RenewRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    increment: int | str | None = Field(
+    increment: StrictInt | StrictStr | None = Field(
         default=None, description="Requested TTL from now; capped at the lease's max TTL"
     )
 

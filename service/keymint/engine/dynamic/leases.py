@@ -107,7 +107,8 @@ class LeaseService:
                 raise BadRequest(f"lease {lid!r} is {lease.state.value} and cannot be renewed")
             if lease.expires_at <= now:
                 raise BadRequest(f"lease {lid!r} has expired and cannot be renewed")
-            wanted = lease.renew_ttl if increment is None else increment
+            # As in Vault, no increment or an increment of 0 asks for the default.
+            wanted = increment or lease.renew_ttl
             expires = now + wanted
             warnings = []
             if expires > lease.max_expires_at:
