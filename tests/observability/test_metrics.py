@@ -37,8 +37,16 @@ def test_traffic_shows_in_metrics_without_secrets_or_key_ids(make_stack: MakeSta
     assert stack.call("POST", "/v1/creds/spot-trader", "s.nobody" * 3).status_code == 403
     assert stack.call("POST", "/v1/creds/spot-trader", admin, json={"ttl": "9h"}).status_code == 400
 
-    # The state gauges are recomputed from the lease store by a job on every replica.
-    wait_for(lambda: value(scrape(stack)[1], "keymint_keys_active", role="spot-trader") == 2)
+    # The state gauges come from the leader's sweep: wait for a pass that read the records
+    # after the revocation finished (one mid-way still counts the revoked key's age).
+    def settled() -> bool:
+        samples = scrape(stack)[1]
+        return (
+            value(samples, "keymint_keys_active", role="spot-trader") == 2
+            and value(samples, "keymint_key_age_seconds_gcount", role="spot-trader") == 2
+        )
+
+    wait_for(settled)
     text, after = scrape(stack)
 
     def delta(name: str, **labels: str) -> float:
