@@ -96,7 +96,7 @@ class WarmPool:
             members = random.sample(members, SAMPLE)
         ready = [
             a.uid
-            for a in [await self._store.last_seen(u, max_age_s=HINT_AGE_S) for u in members]
+            for a in await self._store.last_seen_many(members, max_age_s=HINT_AGE_S)
             if pooled(a, role.name, digest)
         ]
         random.shuffle(ready)

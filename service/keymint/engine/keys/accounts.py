@@ -71,6 +71,13 @@ class AccountStore:
         fresh = time.monotonic() - self._seen_at.get(uid, -max_age_s) < max_age_s
         return known[0] if known is not None and fresh else await self.read(uid)
 
+    async def last_seen_many(
+        self, uids: list[int], *, max_age_s: float = float("inf")
+    ) -> list[Account]:
+        return list(
+            await asyncio.gather(*(self.last_seen(uid, max_age_s=max_age_s) for uid in uids))
+        )
+
     async def uids(self) -> list[int]:
         """Every sub-account that has a record."""
         return sorted(int(name) for name in await self._kv.list(FOLDER) if name.isdigit())

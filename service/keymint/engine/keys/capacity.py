@@ -12,7 +12,7 @@ import random
 from collections.abc import Iterable, Sequence
 
 from keymint.engine.definition_store import DefinitionStore
-from keymint.engine.dynamic.role import RoleStore
+from keymint.engine.dynamic.role import Role, RoleStore
 from keymint.engine.events import SubaccountUsage
 from keymint.engine.keys.account import Account, Owner
 from keymint.engine.keys.accounts import AccountStore
@@ -37,7 +37,7 @@ async def by_room(
     members = [uid for uid in pool if uid not in skip]
     if len(members) > SAMPLE:
         members = random.sample(members, SAMPLE)
-    accounts = [await store.last_seen(uid) for uid in members]
+    accounts = await store.last_seen_many(members)
     # Ties in random order: concurrent mints spread over equally roomy sub-accounts instead of
     # all queueing on the first one's record.
     random.shuffle(accounts)
@@ -86,14 +86,14 @@ def usage(
 
 
 async def roles_by_subaccount(
-    roles: RoleStore, static_roles: DefinitionStore[StaticRole], provisioner: Provisioner
+    roles: dict[str, Role], static_roles: dict[str, StaticRole], provisioner: Provisioner
 ) -> dict[int, list[str]]:
     """Which roles (dynamic and static) each managed sub-account serves."""
     served: dict[int, list[str]] = {}
-    for name, role in (await roles.all()).items():
+    for name, role in roles.items():
         for uid in await provisioner.pool_of(role):
             served.setdefault(uid, []).append(name)
-    for name, static in (await static_roles.all()).items():
+    for name, static in static_roles.items():
         served.setdefault(static.subaccount_uid, []).append(name)
     return served
 
@@ -117,6 +117,8 @@ class CapacityView:
         self._limit = key_limit
 
     async def subaccounts(self) -> list[SubaccountUsage]:
-        served = await roles_by_subaccount(self._roles, self._static_roles, self._provisioner)
+        served = await roles_by_subaccount(
+            await self._roles.all(), await self._static_roles.all(), self._provisioner
+        )
         uids = sorted(set(await self._store.uids()) | set(served))
         return usage(await self._store.read_many(uids), served, limit=self._limit)

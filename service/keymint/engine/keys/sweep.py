@@ -88,7 +88,9 @@ class Sweep:
     async def run(self, fence: Fence) -> SweepPass:
         result = SweepPass()
         roles = await self._roles.all()
-        roles_of = await roles_by_subaccount(self._roles, self._static_roles, self._provisioner)
+        roles_of = await roles_by_subaccount(
+            roles, await self._static_roles.all(), self._provisioner
+        )
         uids = sorted(set(await self._store.uids()) | set(roles_of))
         accounts = await self._store.read_many(uids)
         now = self._clock()

@@ -36,6 +36,7 @@ from keymint.engine.dynamic.role import Role, RoleStore
 from keymint.engine.events import EngineEvents
 from keymint.engine.keys.account import DELETION_PENDING, Account, KeyEntry, KeyState, Owner
 from keymint.engine.keys.accounts import AccountStore
+from keymint.engine.keys.capacity import roles_by_subaccount
 from keymint.engine.keys.deletion import KeyDeleter, Outcome
 from keymint.engine.keys.notes import key_of_note
 from keymint.engine.keys.provisioning import Provisioner
@@ -151,9 +152,8 @@ class Reconciler:
     async def _scope(self) -> Scope:
         roles = await self._roles.all()
         statics = await self._static_roles.all()
-        subs = set(await self._store.uids()) | {r.subaccount_uid for r in statics.values()}
-        for role in roles.values():
-            subs |= set(await self._provisioner.pool_of(role))
+        served = await roles_by_subaccount(roles, statics, self._provisioner)
+        subs = set(await self._store.uids()) | set(served)
         prefixes = {r.note_prefix for r in roles.values()} | {
             r.note_prefix for r in statics.values()
         }
