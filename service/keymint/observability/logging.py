@@ -1,4 +1,5 @@
-"""structlog for keymint and the libraries under it: one pipeline, redaction before rendering.
+"""structlog for keymint and the libraries under it: one pipeline, redacted before rendering
+and again after, since an exception's text and traceback only exist once rendered.
 
 JSON in production, console in development; stdlib loggers (uvicorn, httpx, hvac) go through
 the same processors, so no library can print around the redaction.
@@ -21,7 +22,37 @@ _VALUE_PATTERNS = [
     re.compile(r"\b(hv[sbr]|[sbr])\.[A-Za-z0-9_-]{20,}"),
     re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.S),
 ]
+# In rendered text (an exception's message, a traceback): `secret=...`, `"token": "..."`,
+# `Bearer ...`; the value goes, the name stays so the line still says what was there.
+_TEXT_PATTERNS = [
+    re.compile(r"(?i)(\bbearer\s+)(?!\[redacted\])[^\s\"',;}\]]+"),
+    re.compile(
+        # Not a path segment: `auth/token': ...` names an endpoint, not a value.
+        r"(?i)((?<![/.\w-])(?:api_?secret|secret|token|password|passwd|signature|x-bapi-sign|jwt)[\w-]*"
+        r"[\"']?\s*[:=]\s*[\"']?)(?!\[redacted\])[^\s\"',;}\]]{4,}"
+    ),
+]
 REDACTED = "[redacted]"
+
+
+def redact_text(text: str) -> str:
+    for pattern in _VALUE_PATTERNS:
+        text = pattern.sub(REDACTED, text)
+    for pattern in _TEXT_PATTERNS:
+        text = pattern.sub(lambda m: m.group(1) + REDACTED, text)
+    return text
+
+
+class RedactedRenderer:
+    """The last step: whatever the renderer made of the event, exception text included, is
+    redacted as text before it is written."""
+
+    def __init__(self, renderer: Any) -> None:
+        self._renderer = renderer
+
+    def __call__(self, logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> str:
+        rendered = self._renderer(logger, method, event_dict)
+        return redact_text(rendered if isinstance(rendered, str) else str(rendered))
 
 
 def _scrub(value: Any) -> Any:
@@ -82,7 +113,7 @@ def configure_logging(*, fmt: str = "json", level: str = "INFO") -> None:
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             *tail,
-            renderer,
+            RedactedRenderer(renderer),
         ],
     )
     handler = logging.StreamHandler()
