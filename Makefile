@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install deps-system dev test lint fmt openapi bench clean
+.PHONY: install deps-system dev test fuzz lint fmt openapi bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,17 +17,29 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
-# Debian packages the tests drive for real: Prometheus and promtool. Needs root (CI is root).
+# Debian packages the tests drive for real: Prometheus and promtool. Installed when missing if
+# we are root (CI is); otherwise we stop and say what to run.
 deps-system:
-	@command -v promtool >/dev/null && command -v prometheus >/dev/null || { \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null; }
+	@if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then \
+		if [ "$$(id -u)" != 0 ]; then \
+			echo "make: the tests need Prometheus (Debian's 'prometheus' package: prometheus and promtool)."; \
+			echo "      Install it with 'sudo apt-get install prometheus', or run 'sudo make deps-system'."; \
+			exit 1; \
+		fi; \
+		echo "installing Debian's prometheus (for the tests)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null; \
+	fi
 	@promtool --version | head -1
 
 dev: $(STAMP)
 	$(BIN)/keymint dev
 
-test: $(STAMP)
+test: $(STAMP) deps-system
 	$(BIN)/python -m pytest
+
+# The long schemathesis run over openapi.yaml (the suite runs a short one): thousands of cases.
+fuzz: $(STAMP)
+	KEYMINT_FUZZ_EXAMPLES=100 $(BIN)/python -m pytest -q -s tests/fuzz
 
 lint: $(STAMP)
 	$(BIN)/ruff check service tests

@@ -20,20 +20,39 @@ from keymint.settings import Settings
 log = structlog.get_logger(__name__)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+# What stops start-up with a message an operator can act on; anything else is a bug.
+STARTUP_ERRORS = (KeymintError, RolesFileError, LegacyLayout, ValueError)
+
+
+async def start_services(settings: Settings) -> wiring.Services:
+    """The services, or StartupFailed after logging why (no traceback: the reason is the
+    message)."""
+    try:
+        return await wiring.start(settings)
+    except STARTUP_ERRORS as exc:
+        message = exc.message if isinstance(exc, KeymintError) else str(exc)
+        log.error("startup_failed", error=message)
+        raise StartupFailed(message) from None
+
+
+class StartupFailed(RuntimeError):
+    """keymint could not start; the reason has been logged."""
+
+
+def create_app(
+    settings: Settings | None = None, *, services: wiring.Services | None = None
+) -> FastAPI:
+    """The app; it starts its services when it starts, unless given ones already started
+    (`keymint serve`, which reports a failed start-up without a traceback)."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        try:
-            services = await wiring.start(settings or Settings())
-        except (KeymintError, RolesFileError, LegacyLayout, ValueError) as exc:
-            message = exc.message if isinstance(exc, KeymintError) else str(exc)
-            log.error("startup_failed", error=message)
-            raise
-        app.state.services = services
+        started = services or await start_services(settings or Settings())
+        app.state.services = started
         try:
             yield
         finally:
-            await services.stop()
+            await started.stop()
 
     app = FastAPI(
         title="keymint",
@@ -41,8 +60,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Short-lived, IP-pinned Bybit sub-account API keys for trading bots",
         lifespan=lifespan,
     )
-    install_error_handlers(app)
+    routers = [
+        module.router
+        for module in (sys, creds, leases, roles, static_roles, config, reconcile, subaccounts)
+    ]
+    install_error_handlers(app, [route for router in routers for route in router.routes])
     app.add_middleware(RequestContext)
-    for module in (sys, creds, leases, roles, static_roles, config, reconcile, subaccounts):
-        app.include_router(module.router)
+    for router in routers:
+        app.include_router(router)
     return app

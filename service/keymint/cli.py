@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -22,6 +23,7 @@ def serve() -> None:
     """Run the keymint HTTP service."""
     import asyncio
 
+    from keymint.app import StartupFailed
     from keymint.observability.logging import configure_logging
     from keymint.server import InsecureListener, serve
 
@@ -31,6 +33,9 @@ def serve() -> None:
         asyncio.run(serve(settings))
     except InsecureListener as exc:
         raise click.ClickException(str(exc)) from None
+    except StartupFailed:
+        # Logged already, as one line; 3 is what uvicorn exits with when start-up fails.
+        sys.exit(3)
 
 
 @main.command()

@@ -140,14 +140,16 @@ def _spawn(
     return ManagedProcess(name=name, url=url, proc=proc, log_path=log_path)
 
 
-def start_openbao_dev(log_dir: Path, *, port: int | None = None) -> ManagedProcess:
+def start_openbao_dev(
+    log_dir: Path, *, port: int | None = None, root_token: str | None = None
+) -> ManagedProcess:
     """An in-memory, unsealed OpenBao dev server with KV v2 at `secret/`.
 
-    The root token is random per start, so a test that hunts for leaked tokens in logs cannot
-    be fooled by a well-known value.
+    The root token is random per start (unless given), so a test that hunts for leaked tokens
+    in logs cannot be fooled by a well-known value.
     """
     port = port or free_port()
-    root_token = "dev-" + secrets.token_urlsafe(18)
+    root_token = root_token or "dev-" + secrets.token_urlsafe(18)
     home = log_dir / "bao-home"
     home.mkdir(parents=True, exist_ok=True)
     mp = _spawn(

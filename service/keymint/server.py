@@ -15,7 +15,7 @@ from pathlib import Path
 import structlog
 import uvicorn
 
-from keymint.app import create_app
+from keymint.app import create_app, start_services
 from keymint.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -86,8 +86,9 @@ class CertReloader:
 
 async def serve(settings: Settings) -> None:
     tls = check_listener(settings)
+    services = await start_services(settings)
     config = uvicorn.Config(
-        create_app(settings),
+        create_app(settings, services=services),
         host=settings.host,
         port=settings.port,
         ssl_certfile=str(settings.tls_cert_file) if tls else None,
@@ -106,8 +107,6 @@ async def serve(settings: Settings) -> None:
         )
         reload_task = asyncio.create_task(reloader.run(), name="tls-reload")
     try:
-        # A failed start-up (Vault login, roles file) is logged by the app, and uvicorn
-        # exits with its status 3.
         await server.serve()
     finally:
         if reload_task is not None:

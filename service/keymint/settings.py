@@ -14,6 +14,8 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from keymint.engine.dynamic.role import DEFAULT_MAX_LEASE_TTL_S
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KEYMINT_", env_file=".env", extra="ignore")
@@ -34,6 +36,13 @@ class Settings(BaseSettings):
 
     roles_file: Path | None = Field(
         default=None, description="YAML file of roles, read-only through the API"
+    )
+    max_lease_ttl_s: int = Field(
+        default=DEFAULT_MAX_LEASE_TTL_S,
+        ge=1,
+        le=10 * 365 * 86400,
+        description="system maximum of a lease's lifetime, a role's max_ttl and a wrap TTL "
+        "(Vault's max_lease_ttl: 32 days)",
     )
     subaccount_key_limit: int = Field(
         default=20, ge=1, description="API keys a Bybit sub-account may hold (all owners)"
@@ -111,6 +120,11 @@ class Settings(BaseSettings):
     vault_skip_verify: bool = False
     vault_namespace: str | None = None
     vault_timeout_s: int = Field(default=10, ge=1)
+    vault_start_timeout_s: float = Field(
+        default=60.0,
+        ge=0,
+        description="how long start-up retries, with backoff, while Vault is unreachable or sealed",
+    )
     vault_kv_mount: str = "secret"
     vault_prefix: str = "keymint"
     vault_policy_prefix: str = Field(

@@ -6,6 +6,7 @@ holds no domain rule. Routes receive the one service they call; the engine sees 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from pydantic import SecretStr
 
 from keymint.bybit import ENDPOINT_RATES, BybitClient, resolve_base_url
 from keymint.bybit.port import BybitPort
+from keymint.engine.accessor_hash import load_accessor_hash
 from keymint.engine.config import EngineConfig, EngineConfigStore
 from keymint.engine.dynamic.caller_cap import CallerCaps
 from keymint.engine.dynamic.idempotency import Idempotency
@@ -28,11 +30,12 @@ from keymint.engine.keys.accounts import AccountStore
 from keymint.engine.keys.capacity import CapacityView
 from keymint.engine.keys.deletion import KeyDeleter, RetryPolicy
 from keymint.engine.keys.factory import KeyFactory
+from keymint.engine.keys.membership import MasterSubaccounts
 from keymint.engine.keys.provisioning import Provisioner
 from keymint.engine.keys.sweep import Sweep
 from keymint.engine.layout import refuse_legacy_layout
 from keymint.engine.leader import LeaderLock
-from keymint.engine.master import MasterBybit, MasterKey
+from keymint.engine.master import MasterBybit, MasterHealth, MasterKey
 from keymint.engine.ports import Bybit
 from keymint.engine.reconcile.reconciler import Reconciler
 from keymint.engine.roles_file import RolesFile, load_roles_file
@@ -41,7 +44,7 @@ from keymint.engine.static.role import StaticRoleStore
 from keymint.engine.static.rotation import StaticRotator
 from keymint.errors import KeymintError
 from keymint.observability import hooks
-from keymint.observability.state import Leadership, MetricsEvents, check_master_key
+from keymint.observability.state import Leadership, MetricsEvents
 from keymint.scheduler import Job, Scheduler
 from keymint.settings import Settings
 from keymint.vault import (
@@ -54,6 +57,7 @@ from keymint.vault import (
     TokenAuth,
     VaultEndpoint,
     VaultSession,
+    VaultUnavailable,
     WrapInfo,
     wrap,
 )
@@ -139,6 +143,7 @@ class Services:
     sweep: Sweep
     leader: LeaderLock
     scheduler: Scheduler | None
+    master_health: MasterHealth
     _clients: BybitClients
 
     async def wrap(self, data: dict[str, Any], ttl_s: int) -> WrapInfo:
@@ -152,6 +157,41 @@ class Services:
         self.endpoint.close()
 
 
+class VaultNotReached(KeymintError):
+    """Vault did not answer within KEYMINT_VAULT_START_TIMEOUT_S: keymint does not start."""
+
+    status_code = 503
+
+
+async def reach_vault(
+    session: VaultSession, settings: Settings, monotonic: Callable[[], float]
+) -> None:
+    """Logs in, retrying with backoff while Vault is unreachable or sealed (it may start after
+    keymint, or be mid-election); anything else, such as a refused login, fails at once."""
+    deadline = monotonic() + settings.vault_start_timeout_s
+    delay = 0.5
+    while True:
+        try:
+            await session.start()
+            return
+        except VaultUnavailable as exc:
+            if monotonic() + delay > deadline:
+                raise VaultNotReached(
+                    f"Vault at {settings.vault_addr} (KEYMINT_VAULT_ADDR) did not answer within "
+                    f"{settings.vault_start_timeout_s:g}s (KEYMINT_VAULT_START_TIMEOUT_S): "
+                    f"{exc.message}"
+                ) from None
+            log.warning(
+                "vault_unreachable_at_start",
+                vault_addr=settings.vault_addr,
+                setting="KEYMINT_VAULT_ADDR",
+                error=exc.message,
+                retry_in_s=delay,
+            )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+
 async def start(
     settings: Settings,
     *,
@@ -159,7 +199,11 @@ async def start(
     monotonic: Callable[[], float] = time.monotonic,
 ) -> Services:
     """Everything, started. `clock` and `monotonic` are for tests that move time."""
-    from_file = load_roles_file(settings.roles_file) if settings.roles_file else RolesFile()
+    from_file = (
+        load_roles_file(settings.roles_file, max_lease_ttl_s=settings.max_lease_ttl_s)
+        if settings.roles_file
+        else RolesFile()
+    )
     endpoint = VaultEndpoint(
         settings.vault_addr,
         tls=TlsOptions(
@@ -172,7 +216,7 @@ async def start(
         namespace=settings.vault_namespace,
     )
     session = VaultSession(endpoint, login_method(settings), hook=hooks.vault_operation)
-    await session.start()
+    await reach_vault(session, settings, monotonic)
     kv = KvStore(
         session.client,
         mount=settings.vault_kv_mount,
@@ -201,7 +245,7 @@ async def start(
     bybit = MasterBybit(master)
     store = AccountStore(kv)
     provisioner = Provisioner(kv, bybit)
-    role_store = RoleStore(kv, from_file.roles)
+    role_store = RoleStore(kv, from_file.roles, max_lease_ttl_s=settings.max_lease_ttl_s)
     static_store = StaticRoleStore(kv, from_file.static_roles)
     factory = KeyFactory(
         store,
@@ -225,7 +269,7 @@ async def start(
         events=events,
         clock=clock,
     )
-    leases = LeaseService(store, deleter, clock=clock)
+    leases = LeaseService(store, deleter, hash_accessor=await load_accessor_hash(kv), clock=clock)
     warm_pool = WarmPool(store, factory, provisioner, clock=clock)
     idempotency = Idempotency(kv, clock=clock)
     minting = Minting(
@@ -237,6 +281,7 @@ async def start(
         idempotency,
         provisioner,
         events,
+        max_lease_ttl_s=settings.max_lease_ttl_s,
         clock=clock,
     )
     rotator = StaticRotator(kv, static_store, factory, deleter, events, clock=clock)
@@ -272,6 +317,8 @@ async def start(
         kv, settings.replica_id, lease_s=settings.leader_lease_s, clock=clock, monotonic=monotonic
     )
     leadership = Leadership(events)
+    master_health = MasterHealth(kv, bybit, events)
+    await master_health.check()
     scheduler = None
     if settings.scheduler_enabled:
         jobs = [
@@ -288,7 +335,8 @@ async def start(
                 settings.static_rotation_interval_s,
                 lambda: rotator.rotate_due(leader.fence()),
             ),
-            Job("master-key", settings.master_key_check_s, lambda: check_master_key(bybit)),
+            # Every replica: each answers readiness from its own last check.
+            Job("master-key", settings.master_key_check_s, master_health.check, leader_only=False),
             Job(
                 "reconcile",
                 settings.reconcile_interval_s,
@@ -315,10 +363,10 @@ async def start(
             cache_ttl_s=settings.authz_cache_ttl_s,
         ),
         config=config,
-        roles=Roles(role_store, leases),
+        roles=Roles(role_store, leases, MasterSubaccounts(bybit)),
         minting=minting,
         leases=leases,
-        static=StaticRoles(static_store, rotator),
+        static=StaticRoles(static_store, rotator, MasterSubaccounts(bybit)),
         reconciler=reconciler,
         capacity=CapacityView(
             store, role_store, static_store, provisioner, key_limit=settings.subaccount_key_limit
@@ -327,6 +375,7 @@ async def start(
         sweep=sweep,
         leader=leader,
         scheduler=scheduler,
+        master_health=master_health,
         _clients=clients,
     )
 

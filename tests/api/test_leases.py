@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from stackkit import ADMIN_RULES, Stack
+from stackkit import ADMIN_RULES, BOT_RULES, MakeStack, Stack
 
 
 def test_listing_pages_and_filters_by_role(stack: Stack) -> None:
@@ -56,10 +56,14 @@ def test_revoke_when_bybit_fails_keeps_the_lease_revoking(stack: Stack) -> None:
     assert stack.keys_at_bybit() == []
 
 
-def test_unknown_lease_is_404(stack: Stack) -> None:
+def test_unknown_lease_is_404_and_a_malformed_one_400(stack: Stack) -> None:
     admin = stack.token(ADMIN_RULES)
-    for lease_id in ("keymint/creds/monitor/nope", "not-a-lease"):
-        assert stack.call("GET", f"/v1/leases/{lease_id}", admin).status_code == 404
+    unknown = f"keymint/creds/monitor/{stack.master.subaccounts[0]}-{'a' * 24}"
+    assert stack.call("GET", f"/v1/leases/{unknown}", admin).status_code == 404
+    for malformed in ("keymint/creds/monitor/nope", "not-a-lease"):
+        answer = stack.call("GET", f"/v1/leases/{malformed}", admin)
+        assert answer.status_code == 400
+        assert answer.json()["errors"][0].startswith("lease_id: not a keymint lease id")
 
 
 def test_put_writes_wherever_post_does_as_the_vault_cli_sends_it(stack: Stack) -> None:
@@ -90,3 +94,23 @@ def test_booleans_are_not_durations_and_a_zero_increment_means_the_default(stack
     renewed = stack.call("POST", f"/v1/leases/{lease_id}/renew", admin, json={"increment": 0})
     assert renewed.status_code == 200, renewed.text
     assert renewed.json()["lease_duration"] == pytest.approx(3600, abs=5)
+
+
+def test_lease_answers_show_token_accessors_only_as_hmacs(make_stack: MakeStack) -> None:
+    stack = make_stack()
+    bot = stack.token(BOT_RULES)
+    accessor = stack.vault.auth.token.lookup(bot)["data"]["accessor"]
+    leases = [stack.call("POST", "/v1/creds/spot-trader", bot).json()["lease_id"] for _ in range(2)]
+    reader = stack.token(ADMIN_RULES)
+    shown = {
+        stack.call("GET", f"/v1/leases/{lease}", reader).json()["data"]["caller"]["accessor"]
+        for lease in leases
+    }
+    listed = stack.call("GET", "/v1/leases", reader).text
+    assert accessor not in listed
+    # One caller, one hash; every replica hashes alike (the key is the deployment's, in Vault).
+    (hashed,) = shown
+    assert hashed.startswith("hmac-sha256:") and accessor not in hashed
+    replica = make_stack(same_as=stack)
+    again = replica.call("GET", f"/v1/leases/{leases[0]}", reader).json()["data"]["caller"]
+    assert again["accessor"] == hashed

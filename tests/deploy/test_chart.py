@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 import keymint
+from keymint.engine.dynamic.role import DEFAULT_MAX_LEASE_TTL_S
 from keymint.engine.roles_file import load_roles_file
 
 from .helmkit import (
@@ -210,7 +211,7 @@ def test_rendered_roles_file_is_accepted_by_keymint(chart: helm.Chart, tmp_path:
     (cm,) = [d for d in by_kind(docs, "ConfigMap") if d["metadata"]["name"] == "keymint-roles"]
     path = tmp_path / "roles.yaml"
     path.write_text(cm["data"]["roles.yaml"])
-    loaded = load_roles_file(path)
+    loaded = load_roles_file(path, max_lease_ttl_s=DEFAULT_MAX_LEASE_TTL_S)
     assert set(loaded.roles) == {"spot-trader", "monitor"}
     assert set(loaded.static_roles) == {"market-maker"}
     # Roles without their own ips are pinned to the cluster's NAT egress.
@@ -223,7 +224,7 @@ def test_rendered_roles_file_is_accepted_by_keymint(chart: helm.Chart, tmp_path:
     empty = manifests(render(chart))
     (cm,) = [d for d in by_kind(empty, "ConfigMap") if d["metadata"]["name"] == "keymint-roles"]
     path.write_text(cm["data"]["roles.yaml"])
-    assert load_roles_file(path).roles == {}
+    assert load_roles_file(path, max_lease_ttl_s=DEFAULT_MAX_LEASE_TTL_S).roles == {}
 
 
 def test_capability_gate(chart: helm.Chart) -> None:

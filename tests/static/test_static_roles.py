@@ -53,7 +53,7 @@ def test_static_role_crud(stack: Stack) -> None:
         ({"ips": ["*"]}, "ips: '*' (no IP restriction) is never allowed"),
         (
             {"rotation_period": "50d", "overlap": "11d"},
-            "overlap: rotation_period + overlap is 61 days, over the 60-day limit",
+            "rotation_period: rotation_period + overlap is 61 days, over the 60-day limit",
         ),
         ({"rotation_period": "1h", "overlap": "1h"}, "overlap: must be shorter than"),
         ({"rotation_period": "soon"}, "rotation_period: 'soon' is not a duration"),

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
 from keymint.api.deps import ConfigDep, ServicesDep, require
 from keymint.api.envelope import ERRORS, VaultResponse, envelope
@@ -14,6 +15,15 @@ from keymint.engine.caller import Caller
 from keymint.engine.config import EngineConfigStore
 
 router = APIRouter(tags=["config"])
+
+
+class ConfigRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    bybit_base_url: StrictStr = Field(
+        max_length=2048,
+        description="mainnet, bytick, testnet, demo, a regional host name, or an http(s) URL",
+    )
 
 
 async def _config_data(config: EngineConfigStore, key_limit: int) -> dict[str, Any]:
@@ -55,13 +65,7 @@ async def write_config(
     config: ConfigDep,
     found: ServicesDep,
     _: Annotated[Caller, Depends(require("update", "config"))],
-    body: Annotated[
-        dict[str, Any],
-        Body(
-            description="`bybit_base_url`: mainnet, bytick, testnet, demo, a regional host "
-            "name, or an http(s) URL"
-        ),
-    ],
+    body: Annotated[ConfigRequest, Body()],
 ) -> JSONResponse:
-    await config.update(body)
+    await config.update(body.bybit_base_url)
     return envelope(await _config_data(config, found.settings.subaccount_key_limit))

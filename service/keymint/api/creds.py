@@ -6,13 +6,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field
 
-from keymint.api.deps import MintingDep, ServicesDep, duration_field, require
+from keymint.api.deps import Duration, MintingDep, RoleName, ServicesDep, duration_field, require
 from keymint.api.envelope import ERRORS, VaultResponse, WrapInfoOut, envelope
 from keymint.engine.caller import Caller
-from keymint.engine.durations import iso
-from keymint.engine.dynamic.idempotency import Minted
+from keymint.engine.durations import DURATION_PATTERN, iso
+from keymint.engine.dynamic.idempotency import MAX_KEY_LENGTH, Minted
 
 router = APIRouter(tags=["creds"])
 
@@ -20,11 +20,11 @@ router = APIRouter(tags=["creds"])
 class CredsRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    ttl: StrictInt | StrictStr | None = Field(
+    ttl: Duration | None = Field(
         default=None,
         description="Lease TTL, seconds or a Vault duration (`1h`); at most the role's max_ttl",
     )
-    wrap_ttl: StrictInt | StrictStr | None = Field(
+    wrap_ttl: Duration | None = Field(
         default=None,
         description="Answer with a single-use Vault wrapping token of this TTL instead of data",
     )
@@ -92,17 +92,26 @@ MINT_ERRORS: dict[int | str, dict[str, Any]] = {
     responses=MINT_ERRORS,
 )
 async def mint(
-    role: str,
+    role: RoleName,
     minting: MintingDep,
     found: ServicesDep,
     caller: Annotated[Caller, Depends(require("update", "creds/{role}"))],
     body: Annotated[CredsRequest | None, Body()] = None,
     idempotency_key: Annotated[
         str | None,
-        Header(description="Retries with the same key within 10 minutes get the same lease"),
+        Header(
+            min_length=1,
+            max_length=MAX_KEY_LENGTH,
+            description="Retries with the same key within 10 minutes get the same lease",
+        ),
     ] = None,
     x_vault_wrap_ttl: Annotated[
-        str | None, Header(description="Wrap the answer, like Vault's header")
+        str | None,
+        Header(
+            max_length=64,
+            pattern=DURATION_PATTERN,
+            description="Wrap the answer, like Vault's header (a duration)",
+        ),
     ] = None,
     x_keymint_instance: Annotated[
         str | None,
@@ -115,7 +124,10 @@ async def mint(
     """
     request = body or CredsRequest()
     ttl = duration_field(request.ttl, "ttl")
-    wrap_ttl = duration_field(x_vault_wrap_ttl or request.wrap_ttl, "wrap_ttl")
+    # Checked before the key exists: Vault refusing the wrap later would strand it.
+    wrap_ttl = duration_field(
+        x_vault_wrap_ttl or request.wrap_ttl, "wrap_ttl", at_most=minting.max_lease_ttl_s
+    )
     minted = await minting.mint(
         role,
         caller=caller,

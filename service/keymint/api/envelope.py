@@ -43,6 +43,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         401: "No Vault token",
         403: "The token lacks the capability",
         404: "Unknown role or lease",
+        409: "Changed by another request at the same time; retry",
         503: "Vault or Bybit unreachable",
     }.items()
 }

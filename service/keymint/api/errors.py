@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import structlog
 from fastapi import FastAPI, Request
@@ -10,8 +10,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute, Match
+from starlette.types import Scope
 
-from keymint.engine.templates import describe_validation_error
+from keymint.engine.templates import describe_errors, describe_validation_error
 from keymint.errors import KeymintError
 
 log = structlog.get_logger(__name__)
@@ -23,7 +25,18 @@ def error_response(
     return JSONResponse({"errors": list(messages)}, status_code=status, headers=headers)
 
 
-def install_error_handlers(app: FastAPI) -> None:
+def allowed_methods(routes: Sequence[BaseRoute], scope: Scope) -> list[str]:
+    """Every method some route serves at this path: Starlette names only the first route's,
+    and keymint declares one route per method."""
+    methods: set[str] = set()
+    for route in routes:
+        match, _ = route.matches(scope)
+        if match is not Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return sorted(methods)
+
+
+def install_error_handlers(app: FastAPI, routes: Sequence[BaseRoute]) -> None:
     @app.exception_handler(KeymintError)
     async def _keymint(request: Request, exc: KeymintError) -> JSONResponse:
         if exc.status_code >= 500:
@@ -32,14 +45,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        messages = []
-        for err in exc.errors():
-            loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
-            if err.get("type") == "json_invalid":
-                messages.append("body: malformed JSON")
-            else:
-                messages.append(f"{loc}: {err.get('msg', 'invalid')}")
-        return error_response(400, *messages)
+        return error_response(400, *describe_errors(exc.errors(), skip=["body"]))
 
     @app.exception_handler(ValidationError)
     async def _pydantic(request: Request, exc: ValidationError) -> JSONResponse:
@@ -47,7 +53,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return error_response(exc.status_code, str(exc.detail), headers=exc.headers)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(allowed_methods(routes, request.scope))
+        return error_response(exc.status_code, str(exc.detail), headers=headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -6,16 +6,53 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.convertors import Convertor, register_url_convertor
 
-from keymint.api.deps import LeasesDep, duration_field, lease_policy_path, require
+from keymint.api.deps import (
+    Duration,
+    LeaseId,
+    LeasesDep,
+    RoleName,
+    duration_field,
+    lease_policy_path,
+    require,
+)
 from keymint.api.envelope import ERRORS, VaultResponse, envelope
 from keymint.engine.caller import Caller
 from keymint.engine.durations import iso
 from keymint.engine.dynamic.lease import Lease
-from keymint.engine.dynamic.leases import Revocation
+from keymint.engine.dynamic.leases import LeaseService, Revocation
+from keymint.engine.templates import ROLE_NAME
 
 router = APIRouter(tags=["leases"])
+
+
+class LeasePath(Convertor[str]):
+    """A lease id in a path: slashes allowed, but never the tail or head of another leases
+    route, so `GET .../renew` or `DELETE .../revoke-prefix/x` is a 405 naming the methods
+    those routes take, not a lookup of a lease id that cannot exist."""
+
+    regex = r"(?!revoke-prefix/).+(?<!/renew)"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("lease", LeasePath())
+
+REVOCATION: dict[int | str, dict[str, Any]] = {
+    **ERRORS,
+    202: {
+        "model": VaultResponse[dict[str, Any]],
+        "description": "Pending: Bybit has not confirmed the deletion yet; the lease is marked "
+        "revoking and keymint retries",
+    },
+    502: ERRORS[400] | {"description": "Bybit refused the deletion"},
+}
 
 
 class LeaseData(BaseModel):
@@ -38,12 +75,15 @@ class LeaseData(BaseModel):
 class RenewRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    increment: StrictInt | StrictStr | None = Field(
+    increment: Duration | None = Field(
         default=None, description="Requested TTL from now; capped at the lease's max TTL"
     )
 
 
-def lease_data(lease: Lease, now: float) -> dict[str, Any]:
+def lease_data(lease: Lease, leases: LeaseService) -> dict[str, Any]:
+    now = leases.now()
+    caller = lease.caller.model_dump()
+    caller["accessor"] = leases.hash_accessor(lease.caller.accessor)
     return LeaseData(
         id=lease.lease_id,
         role=lease.role,
@@ -56,16 +96,16 @@ def lease_data(lease: Lease, now: float) -> dict[str, Any]:
         ttl=lease.ttl(now),
         renewable=lease.state == "active" and lease.expires_at < lease.max_expires_at,
         state=lease.state.value,
-        caller=lease.caller.model_dump(),
+        caller=caller,
         revoke_attempts=lease.revoke_attempts,
         last_error=lease.last_error,
     ).model_dump()
 
 
-def _revocation_answer(revocation: Revocation, now: float) -> JSONResponse:
+def _revocation_answer(revocation: Revocation, leases: LeaseService) -> JSONResponse:
     if revocation.revoked:
         return envelope({"revoked": [revocation.lease_id]})
-    lease = lease_data(revocation.lease, now) if revocation.lease else None
+    lease = lease_data(revocation.lease, leases) if revocation.lease else None
     return envelope(
         {"revoking": [revocation.lease_id], "lease": lease},
         warnings=[
@@ -86,16 +126,19 @@ def _revocation_answer(revocation: Revocation, now: float) -> JSONResponse:
 async def list_leases(
     leases: LeasesDep,
     _: Annotated[Caller, Depends(require("list", "leases"))],
-    role: Annotated[str | None, Query(description="Only this role's leases")] = None,
-    after: Annotated[str | None, Query(description="Last lease id of the previous page")] = None,
+    role: Annotated[
+        str | None, Query(pattern=ROLE_NAME.pattern, description="Only this role's leases")
+    ] = None,
+    after: Annotated[
+        str | None, Query(max_length=256, description="Last lease id of the previous page")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> JSONResponse:
     page = await leases.page(role=role, after=after, limit=limit)
-    now = leases.now()
     return envelope(
         {
             "keys": [lease.lease_id for lease in page.leases],
-            "key_info": {lease.lease_id: lease_data(lease, now) for lease in page.leases},
+            "key_info": {lease.lease_id: lease_data(lease, leases) for lease in page.leases},
             "next_cursor": page.next_cursor,
         }
     )
@@ -106,17 +149,17 @@ async def list_leases(
     operation_id="leases_revoke_prefix_put",
     summary="Revoke every lease of a role (PUT, as the Vault CLI sends writes)",
     response_model=VaultResponse[dict[str, Any]],
-    responses=ERRORS,
+    responses=REVOCATION,
 )
 @router.post(
     "/v1/leases/revoke-prefix/{role}",
     operation_id="leases_revoke_prefix",
     summary="Revoke every lease of a role",
     response_model=VaultResponse[dict[str, Any]],
-    responses=ERRORS,
+    responses=REVOCATION,
 )
 async def revoke_prefix(
-    role: str,
+    role: RoleName,
     leases: LeasesDep,
     _: Annotated[Caller, Depends(require("sudo", "leases/revoke-prefix/{role}"))],
 ) -> JSONResponse:
@@ -130,19 +173,19 @@ async def revoke_prefix(
 
 
 @router.get(
-    "/v1/leases/{lease_id:path}",
+    "/v1/leases/{lease_id:lease}",
     operation_id="leases_lookup",
     summary="Look up a lease",
     response_model=VaultResponse[LeaseData],
     responses=ERRORS,
 )
 async def lookup(
-    lease_id: str,
+    lease_id: LeaseId,
     leases: LeasesDep,
     _: Annotated[Caller, Depends(require("read", lease_policy_path))],
 ) -> JSONResponse:
     lease = await leases.lookup(lease_id)
-    return envelope(lease_data(lease, leases.now()))
+    return envelope(lease_data(lease, leases))
 
 
 @router.put(
@@ -160,7 +203,7 @@ async def lookup(
     responses=ERRORS,
 )
 async def renew(
-    lease_id: str,
+    lease_id: LeaseId,
     leases: LeasesDep,
     _: Annotated[Caller, Depends(require("update", lease_policy_path))],
     body: Annotated[RenewRequest | None, Body()] = None,
@@ -169,7 +212,7 @@ async def renew(
     renewed = await leases.renew(lease_id, increment=seconds)
     now = leases.now()
     return envelope(
-        lease_data(renewed.lease, now),
+        lease_data(renewed.lease, leases),
         lease_id=renewed.lease.lease_id,
         lease_duration=renewed.lease.ttl(now),
         renewable=True,
@@ -178,16 +221,16 @@ async def renew(
 
 
 @router.delete(
-    "/v1/leases/{lease_id:path}",
+    "/v1/leases/{lease_id:lease}",
     operation_id="leases_revoke",
     summary="Revoke a lease: delete its key at Bybit",
     response_model=VaultResponse[dict[str, Any]],
-    responses=ERRORS,
+    responses=REVOCATION,
 )
 async def revoke(
-    lease_id: str,
+    lease_id: LeaseId,
     leases: LeasesDep,
     _: Annotated[Caller, Depends(require("delete", lease_policy_path))],
 ) -> JSONResponse:
     revocation = await leases.revoke(lease_id, reason="revoked")
-    return _revocation_answer(revocation, leases.now())
+    return _revocation_answer(revocation, leases)

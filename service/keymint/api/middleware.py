@@ -1,5 +1,6 @@
 """Per request: a request id (kept from `X-Request-ID` when sane, else new, always echoed and in
-every log line), and the route-template metrics. Plain ASGI, so streaming is untouched."""
+every log line), the route-template metrics, and every body read as JSON. Plain ASGI, so
+streaming is untouched."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ class RequestContext:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        scope = _as_json(scope)
         given = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
         request_id = given if _SANE_ID.fullmatch(given) else str(uuid.uuid4())
         status = 500
@@ -48,6 +50,13 @@ class RequestContext:
                 method = str(scope.get("method", ""))
                 metrics.HTTP_REQUESTS.labels(route, method, str(status)).inc()
                 metrics.HTTP_DURATION.labels(route, method).observe(time.perf_counter() - started)
+
+
+def _as_json(scope: Scope) -> Scope:
+    """Vault reads every request body as JSON, whatever `Content-Type` says: `curl -d` sends
+    form encoding and many clients send none. So does keymint."""
+    headers = [(k, v) for k, v in scope.get("headers") or [] if k != b"content-type"]
+    return {**scope, "headers": [*headers, (b"content-type", b"application/json")]}
 
 
 def _route_template(scope: Scope) -> str:

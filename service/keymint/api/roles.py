@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi import APIRouter, Body, Depends, Query
 from fastapi.responses import JSONResponse, Response
 
-from keymint.api.deps import AuthorizationHeader, RolesDep, XVaultToken, authorize_write, require
+from keymint.api.bodies import definition_body
+from keymint.api.deps import (
+    RoleName,
+    RolesDep,
+    require,
+    require_write,
+)
 from keymint.api.envelope import ERRORS, VaultResponse, envelope
 from keymint.engine.caller import Caller
 from keymint.engine.definition_store import RoleSource
@@ -48,7 +54,7 @@ async def list_roles(
     responses=ERRORS,
 )
 async def read_role(
-    name: str, roles: RolesDep, _: Annotated[Caller, Depends(require("read", "roles/{name}"))]
+    name: RoleName, roles: RolesDep, _: Annotated[Caller, Depends(require("read", "roles/{name}"))]
 ) -> JSONResponse:
     stored = await roles.get(name)
     return envelope(role_data(stored.role, stored.source.value))
@@ -60,34 +66,27 @@ async def read_role(
     summary="Create or update a role",
     response_model=VaultResponse[dict[str, Any]],
     responses=ERRORS,
+    openapi_extra=definition_body(
+        Role,
+        {
+            "subaccounts": [100002],
+            "permissions": {"Spot": ["SpotTrade"]},
+            "ips": ["203.0.113.7"],
+            "ttl": "1h",
+            "max_ttl": "24h",
+        },
+    ),
 )
 async def write_role(
-    name: str,
-    request: Request,
+    name: RoleName,
     roles: RolesDep,
-    body: Annotated[
-        dict[str, Any],
-        Body(
-            openapi_examples={
-                "spot-trader": {
-                    "value": {
-                        "subaccounts": [100002],
-                        "permissions": {"Spot": ["SpotTrade"]},
-                        "ips": ["203.0.113.7"],
-                        "ttl": "1h",
-                        "max_ttl": "24h",
-                    }
-                }
-            }
-        ),
+    body: Annotated[dict[str, Any], Body()],
+    _: Annotated[
+        Caller,
+        Depends(require_write("roles/{name}", lambda found, name: found.roles.exists(name))),
     ],
-    x_vault_token: XVaultToken = None,
-    authorization: AuthorizationHeader = None,
 ) -> JSONResponse:
     """Like Vault, creating needs `create` and changing needs `update` on `roles/<name>`."""
-    await authorize_write(
-        request, f"roles/{name}", lambda: roles.exists(name), x_vault_token, authorization
-    )
     return envelope(role_data(await roles.put(name, body), "api"))
 
 
@@ -99,7 +98,7 @@ async def write_role(
     responses={**ERRORS, 409: ERRORS[400] | {"description": "The role has live leases"}},
 )
 async def delete_role(
-    name: str,
+    name: RoleName,
     roles: RolesDep,
     _: Annotated[Caller, Depends(require("delete", "roles/{name}"))],
     revoke: Annotated[bool, Query(description="Revoke the role's live leases first")] = False,

@@ -8,22 +8,23 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Request
+from fastapi import APIRouter, Body, Depends
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
+from keymint.api.bodies import definition_body
 from keymint.api.deps import (
-    AuthorizationHeader,
+    RoleName,
     StaticRolesDep,
-    XVaultToken,
-    authorize_write,
     require,
+    require_write,
 )
 from keymint.api.envelope import ERRORS, VaultResponse, envelope
 from keymint.api.roles import listing
 from keymint.engine.caller import Caller
 from keymint.engine.durations import iso
 from keymint.engine.static.admin import StaticView
+from keymint.engine.static.role import StaticRole
 from keymint.engine.static.rotation import StaticCreds
 
 router = APIRouter(tags=["static-roles"])
@@ -102,7 +103,7 @@ async def list_static_roles(
     responses=ERRORS,
 )
 async def read_static_role(
-    name: str,
+    name: RoleName,
     static: StaticRolesDep,
     _: Annotated[Caller, Depends(require("read", "static-roles/{name}"))],
 ) -> JSONResponse:
@@ -114,30 +115,28 @@ async def read_static_role(
     operation_id="static_roles_write",
     summary="Create or update a static role",
     response_model=VaultResponse[dict[str, Any]],
-    responses=ERRORS,
+    responses={**ERRORS, **UPSTREAM},
+    openapi_extra=definition_body(
+        StaticRole,
+        {
+            "subaccount_uid": 100002,
+            "permissions": {"Spot": ["SpotTrade"]},
+            "ips": ["203.0.113.7"],
+            "rotation_period": "7d",
+            "overlap": "1h",
+        },
+    ),
 )
 async def write_static_role(
-    name: str,
-    request: Request,
+    name: RoleName,
     static: StaticRolesDep,
-    body: Annotated[
-        dict[str, Any],
-        Body(
-            openapi_examples={
-                "market-maker": {
-                    "value": {
-                        "subaccount_uid": 100002,
-                        "permissions": {"Spot": ["SpotTrade"]},
-                        "ips": ["203.0.113.7"],
-                        "rotation_period": "7d",
-                        "overlap": "1h",
-                    }
-                }
-            }
+    body: Annotated[dict[str, Any], Body()],
+    _: Annotated[
+        Caller,
+        Depends(
+            require_write("static-roles/{name}", lambda found, name: found.static.exists(name))
         ),
     ],
-    x_vault_token: XVaultToken = None,
-    authorization: AuthorizationHeader = None,
 ) -> JSONResponse:
     """Creating needs `create`, changing needs `update` on `static-roles/<name>`.
 
@@ -145,9 +144,6 @@ async def write_static_role(
     that its key is pending, and keymint retries with backoff. A change to what the key is made
     of (sub-account, permissions, IPs, read-only) replaces the key the same way.
     """
-    await authorize_write(
-        request, f"static-roles/{name}", lambda: static.exists(name), x_vault_token, authorization
-    )
     view = await static.write(name, body)
     return envelope(static_role_data(view), warnings=view.warnings)
 
@@ -160,7 +156,7 @@ async def write_static_role(
     responses={**ERRORS, **UPSTREAM},
 )
 async def delete_static_role(
-    name: str,
+    name: RoleName,
     static: StaticRolesDep,
     _: Annotated[Caller, Depends(require("delete", "static-roles/{name}"))],
 ) -> Response:
@@ -177,7 +173,7 @@ async def delete_static_role(
     responses=ERRORS,
 )
 async def read_static_creds(
-    name: str,
+    name: RoleName,
     static: StaticRolesDep,
     _: Annotated[Caller, Depends(require("read", "static-creds/{name}"))],
 ) -> JSONResponse:
@@ -210,7 +206,7 @@ async def read_static_creds(
     responses={**ERRORS, **UPSTREAM},
 )
 async def rotate_role(
-    name: str,
+    name: RoleName,
     static: StaticRolesDep,
     _: Annotated[Caller, Depends(require("update", "rotate-role/{name}"))],
 ) -> JSONResponse:

@@ -6,9 +6,8 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from keymint.api.deps import ConfigDep
+from keymint.api.deps import ServicesDep
 from keymint.api.envelope import ERRORS
-from keymint.errors import Unavailable
 from keymint.observability import metrics
 
 router = APIRouter(tags=["sys"])
@@ -37,9 +36,8 @@ async def healthz() -> dict[str, str]:
     summary="Readiness",
     responses={503: ERRORS[503]},
 )
-async def health(config: ConfigDep) -> JSONResponse:
-    """Ready when Vault answers and the master credential is readable."""
-    master = await config.master()
-    if not master.configured:
-        raise Unavailable("the Bybit master credential is not configured in Vault")
+async def health(found: ServicesDep) -> JSONResponse:
+    """Ready when Vault answers, the master credential is in it, and Bybit did not refuse the
+    credential at its last check (never asked here)."""
+    await found.master_health.ready()
     return JSONResponse({"vault": "ok", "master_credential": "ok"})

@@ -179,3 +179,9 @@ class BybitPort:
     async def create_subaccount(self, username: str, *, note: str) -> int:
         member = await translated(lambda: self.client.create_sub_member(username, 1, note=note))
         return int(member.uid)
+
+    async def subaccount_uids(self) -> set[int]:
+        async def every() -> set[int]:
+            return {int(member.uid) async for member in self.client.iter_sub_members()}
+
+        return await translated(every)

@@ -60,13 +60,7 @@ class EngineConfigStore:
             self._config, self._read_at = config, self._monotonic()
         return self._config
 
-    async def update(self, body: dict[str, Any]) -> EngineConfig:
-        unknown = set(body) - {"bybit_base_url"}
-        if unknown:
-            raise BadRequest(f"{', '.join(sorted(unknown))}: unknown field")
-        base_url = body.get("bybit_base_url")
-        if not isinstance(base_url, str):
-            raise BadRequest("bybit_base_url: expected a string")
+    async def update(self, base_url: str) -> EngineConfig:
         try:
             self._check(base_url)
         except ValueError as exc:

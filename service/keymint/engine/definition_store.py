@@ -4,7 +4,7 @@ Dynamic and static roles are separate name spaces, as in Vault."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Generic
@@ -36,7 +36,11 @@ class DefinitionStore(Generic[Template]):
         *,
         model: type[Template],
         path: Callable[[str], str],
+        context: Mapping[str, Any] | None = None,
     ) -> None:
+        """`context` reaches the model's validators when a definition is written (limits
+        such as the system's maximum TTL)."""
+        self._context = context
         self._kv = kv
         self._file = from_file
         self._model = model
@@ -68,18 +72,21 @@ class DefinitionStore(Generic[Template]):
         stored = {n: RoleSource.API for n in listed if not n.endswith("/")}
         return dict(sorted({**stored, **dict.fromkeys(self._file, RoleSource.FILE)}.items()))
 
-    async def put(self, name: str, body: dict[str, Any]) -> tuple[Template, Template | None]:
-        """(the definition, the one it replaced). File definitions are read-only here."""
+    def parse(self, name: str, body: dict[str, Any]) -> Template:
+        """The definition a write would store; file definitions are read-only here."""
         self.ensure_writable(name, "changed")
-        definition = parse_definition(self._model, name, body)
+        return parse_definition(self._model, name, body, context=self._context)
+
+    async def put(self, definition: Template) -> Template | None:
+        """Stores a parsed definition; gives the one it replaced."""
+        name = definition.name
 
         async def attempt() -> Template | None:
             data, version = data_of(await self._kv.read(self._path(name)))
             await self._kv.write(self._path(name), definition.model_dump(mode="json"), cas=version)
             return self._model.model_validate(data) if data else None
 
-        replaced = await with_cas_retry(attempt, what=f"writing {self._model.kind} {name!r}")
-        return definition, replaced
+        return await with_cas_retry(attempt, what=f"writing {self._model.kind} {name!r}")
 
     async def remove(self, name: str) -> None:
         self.ensure_writable(name, "deleted")

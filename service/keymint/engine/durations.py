@@ -6,26 +6,66 @@ duration (`90s`, `15m`, `1h30m`, `1.5h`). Output is always whole seconds.
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import UTC, datetime
+from typing import Any
 
 _UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
 _GO_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
 _DAYS = re.compile(r"(\d+)d")
+# Far past any TTL keymint allows (the configurable system maximum is checked where a TTL is
+# used); a bound here keeps every later sum of times a finite, printable date.
+MAX_DURATION_S = 100 * 365 * 86400
 
 
-def parse_duration(value: int | float | str, *, field: str) -> int:
+# What a duration looks like, for the API's schema.
+DURATION_PATTERN = r"^(\d+(\.\d+)?|\d+d|((\d+(\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h))+)$"
+DURATION_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        {"type": "integer", "minimum": 0, "maximum": MAX_DURATION_S},
+        {
+            "type": "string",
+            "maxLength": 64,
+            "pattern": DURATION_PATTERN,
+        },
+    ],
+    "description": "Seconds, or a Vault duration: '90s', '15m', '1h30m', '7d'",
+}
+
+
+def parse_duration(value: Any, *, field: str) -> int:
     """Whole seconds, or ValueError naming the field."""
-    if isinstance(value, bool):
-        raise ValueError(f"{field}: expected a duration, got a boolean")
-    if isinstance(value, int | float):
-        seconds = float(value)
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(
+            f"{field}: expected a duration (seconds, or e.g. '15m'), got {_kind(value)}"
+        )
+    if isinstance(value, str):
+        # Longer than any real duration; also keeps digit runs from overflowing a float.
+        if len(value) > 64:
+            raise ValueError(f"{field}: {value[:16]!r}... is not a duration (too long)")
+        seconds = _parse_text(value.strip(), field=field)
     else:
-        text = value.strip()
-        seconds = _parse_text(text, field=field)
+        seconds = float(min(value, MAX_DURATION_S + 1))
+    if not math.isfinite(seconds):
+        raise ValueError(f"{field}: duration must be finite")
     if seconds < 0:
         raise ValueError(f"{field}: duration must not be negative")
+    if seconds > MAX_DURATION_S:
+        raise ValueError(f"{field}: duration is over {MAX_DURATION_S // (365 * 86400)} years")
     return int(seconds)
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if value is None:
+        return "null"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
 
 
 def _parse_text(text: str, *, field: str) -> float:

@@ -56,3 +56,6 @@ class EngineEvents:
 
     def state(self, snapshot: StateSnapshot | None) -> None:
         """The leader's view after a sweep; None when this replica stops leading."""
+
+    def master_key_checked(self, expiry: float | None) -> None:
+        """Bybit accepted the master key; it expires at `expiry` (None: never)."""

@@ -11,13 +11,25 @@ from __future__ import annotations
 import asyncio
 import builtins
 import time
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
 
+import structlog
 from pydantic import SecretStr
 
-from keymint.engine.ports import KV, Bybit, CreatedKey, KeySpec, ListedKey, MasterKeyRefused
-from keymint.errors import Unavailable
+from keymint.engine.events import EngineEvents
+from keymint.engine.ports import (
+    KV,
+    Bybit,
+    BybitFailure,
+    CreatedKey,
+    KeySpec,
+    ListedKey,
+    MasterKeyRefused,
+)
+from keymint.errors import KeymintError, Unavailable
+
+log = structlog.get_logger(__name__)
 
 MASTER = "config/master"
 FIELDS = ("api_key", "api_secret", "master_uid")
@@ -25,6 +37,57 @@ FIELDS = ("api_key", "api_secret", "master_uid")
 # Builds a Bybit client for a credential; called again only when the credential changes.
 ClientFactory = Callable[[str, SecretStr], Bybit]
 T = TypeVar("T")
+
+
+def not_configured(kv: KV, data: Mapping[str, Any]) -> Unavailable:
+    missing = [name for name in FIELDS if not data.get(name)]
+    return Unavailable(
+        f"the Bybit master credential is not configured: KV path '{kv.location(MASTER)}' "
+        f"lacks {', '.join(missing)} (expected fields: {', '.join(FIELDS)})"
+    )
+
+
+class MasterHealth:
+    """Whether the master credential is in Vault (read at every readiness probe) and accepted
+    by Bybit (tried at start and every KEYMINT_MASTER_KEY_CHECK_S on every replica: Bybit's
+    query-api counts against its rate limit, and a probe must never call Bybit)."""
+
+    def __init__(self, kv: KV, bybit: Bybit, events: EngineEvents) -> None:
+        self._kv = kv
+        self._bybit = bybit
+        self._events = events
+        self._refused: str | None = None
+
+    async def check(self) -> None:
+        try:
+            expiry = await self._bybit.master_key_expiry()
+        except MasterKeyRefused as exc:
+            self._refused = exc.message
+            log.warning("master_credential_failing", error=exc.message)
+            return
+        except (BybitFailure, KeymintError) as exc:
+            # Bybit unreachable or the credential absent: not a verdict on the key.
+            log.warning(
+                "master_key_check_failed", error=getattr(exc, "message", type(exc).__name__)
+            )
+            return
+        if self._refused is not None:
+            log.info("master_credential_accepted")
+        self._refused = None
+        self._events.master_key_checked(expiry)
+
+    async def ready(self) -> None:
+        """Raises Unavailable saying what is wrong with the master credential."""
+        found = await self._kv.read(MASTER)
+        data = found.data if found else {}
+        if not data.get("api_key") or not data.get("api_secret"):
+            raise not_configured(self._kv, data)
+        if self._refused is not None:
+            raise Unavailable(
+                f"the Bybit master credential is failing: Bybit refused it ({self._refused}); "
+                f"check the key in '{self._kv.location(MASTER)}', its permissions and its IP "
+                "binding"
+            )
 
 
 class MasterKey:
@@ -56,10 +119,7 @@ class MasterKey:
         found = await self._kv.read(MASTER)
         if found is None or not found.data.get("api_key") or not found.data.get("api_secret"):
             self._client = None
-            raise Unavailable(
-                f"the Bybit master credential is not configured: write {', '.join(FIELDS)} "
-                f"to KV path '{MASTER}' under keymint's prefix"
-            )
+            raise not_configured(self._kv, found.data if found else {})
         if found.version != self._version or self._client is None:
             self._client = self._factory(
                 str(found.data["api_key"]), SecretStr(str(found.data["api_secret"]))
@@ -120,3 +180,6 @@ class MasterBybit:
 
     async def create_subaccount(self, username: str, *, note: str) -> int:
         return await self._call(lambda b: b.create_subaccount(username, note=note))
+
+    async def subaccount_uids(self) -> builtins.set[int]:
+        return await self._call(lambda b: b.subaccount_uids())

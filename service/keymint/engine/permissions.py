@@ -8,6 +8,7 @@ always holds withdrawal and transfer-out rights, whatever an operator configures
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 SUB_KEY_PERMISSIONS: Mapping[str, frozenset[str]] = {
     "ContractTrade": frozenset({"Order", "Position"}),
@@ -28,14 +29,15 @@ Permissions = dict[str, list[str]]
 
 
 def validate_permissions(
-    value: Mapping[str, Iterable[str]], *, extra_denied: Iterable[str] = ()
+    value: Mapping[str, Any], *, extra_denied: Iterable[str] = ()
 ) -> Permissions:
-    """The permissions normalised (sorted, no empty groups), or ValueError naming the group."""
+    """The permissions normalised (sorted, no empty groups), or ValueError naming the group.
+    The input is untrusted JSON: each group must be a list of strings, nothing else."""
     denied = ALWAYS_DENIED | frozenset(extra_denied)
     result: Permissions = {}
     for group, values in value.items():
-        if isinstance(values, str):
-            raise ValueError(f"{group}: expected a list of values, got a string")
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise ValueError(f"{group}: expected a list of permission names (strings)")
         chosen = sorted(set(values))
         for item in chosen:
             if item in denied:

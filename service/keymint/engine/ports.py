@@ -34,6 +34,10 @@ class KV(Protocol):
 
     async def list(self, folder: str = "") -> builtins.list[str]: ...
 
+    def location(self, path: str) -> str:
+        """Where `path` is, as an operator writes it (`bao kv put <location>`)."""
+        ...
+
 
 # --- Bybit, as the engine sees it ------------------------------------------------------------
 
@@ -83,6 +87,10 @@ class Bybit(Protocol):
         ...
 
     async def create_subaccount(self, username: str, *, note: str) -> int: ...
+
+    async def subaccount_uids(self) -> builtins.set[int]:
+        """Every sub-account of the master."""
+        ...
 
 
 # --- Bybit's failures, as the engine sees them ------------------------------------------------

@@ -3,13 +3,14 @@ validated at start-up; a bad one stops keymint with the field named."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from keymint.engine.dynamic.role import Role
+from keymint.engine.dynamic.role import Role, limits
 from keymint.engine.static.role import StaticRole
 from keymint.engine.templates import Template, parse_definition
 from keymint.errors import BadRequest
@@ -25,8 +26,9 @@ class RolesFile:
     static_roles: dict[str, StaticRole] = field(default_factory=dict)
 
 
-def load_roles_file(path: Path) -> RolesFile:
-    """`roles: {name: {...}}` and `static_roles: {name: {...}}` from a YAML file, all validated."""
+def load_roles_file(path: Path, *, max_lease_ttl_s: int) -> RolesFile:
+    """`roles: {name: {...}}` and `static_roles: {name: {...}}` from a YAML file, all validated
+    as a write through the API would be."""
     try:
         document = yaml.safe_load(path.read_text()) or {}
     except (OSError, yaml.YAMLError) as exc:
@@ -37,8 +39,8 @@ def load_roles_file(path: Path) -> RolesFile:
     if unknown:
         raise RolesFileError(f"{path}: unknown top-level keys {sorted(unknown)}")
     return RolesFile(
-        roles=_section(path, document, "roles", Role),
-        static_roles=_section(path, document, "static_roles", StaticRole),
+        roles=_section(path, document, "roles", Role, limits(max_lease_ttl_s)),
+        static_roles=_section(path, document, "static_roles", StaticRole, None),
     )
 
 
@@ -47,6 +49,7 @@ def _section(
     document: dict[str, Any],
     section: str,
     model: type[Template],
+    context: Mapping[str, Any] | None,
 ) -> dict[str, Template]:
     bodies = document.get(section) or {}
     if not isinstance(bodies, dict):
@@ -56,7 +59,7 @@ def _section(
         if not isinstance(body, dict):
             raise RolesFileError(f"{path}: {section} {name!r} must be a mapping")
         try:
-            parsed[str(name)] = parse_definition(model, str(name), body)
+            parsed[str(name)] = parse_definition(model, str(name), body, context=context)
         except BadRequest as exc:
             raise RolesFileError(f"{path}: {exc.message}") from None
     return parsed

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Annotated, Any, ClassVar, TypeVar
 
 from pydantic import (
@@ -15,14 +16,18 @@ from pydantic import (
     Field,
     ValidationError,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
 )
 
-from keymint.engine.durations import parse_duration
+from keymint.engine.durations import DURATION_SCHEMA, parse_duration
 from keymint.engine.permissions import Permissions, validate_permissions
 from keymint.errors import BadRequest
 
 ROLE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+NAME_RULE = (
+    "lower-case letters, digits, '-' and '_', at most 63 characters, the first not '-' or '_'"
+)
 # Bybit documents no cap on IPs per key; 20 keeps a role reviewable and well inside any limit.
 MAX_IPS = 20
 DAY_S = 86400
@@ -36,7 +41,11 @@ def _positive_duration(value: Any, info: ValidationInfo) -> int:
 
 
 # A Vault duration string or seconds, stored as whole seconds.
-Seconds = Annotated[int, BeforeValidator(_positive_duration)]
+Seconds = Annotated[
+    int,
+    BeforeValidator(_positive_duration),
+    WithJsonSchema(DURATION_SCHEMA, mode="validation"),
+]
 
 
 class KeyTemplate(BaseModel):
@@ -61,7 +70,7 @@ class KeyTemplate(BaseModel):
     @classmethod
     def _name(cls, value: str) -> str:
         if not ROLE_NAME.fullmatch(value):
-            raise ValueError("lower-case letters, digits, '-' and '_', at most 63 characters")
+            raise ValueError(NAME_RULE)
         return value
 
     @field_validator("permissions", mode="before")
@@ -78,9 +87,14 @@ class KeyTemplate(BaseModel):
             if ip.strip() == "*":
                 raise ValueError("'*' (no IP restriction) is never allowed; pin the egress IPs")
             try:
-                ipaddress.IPv4Address(ip)
+                address = ipaddress.IPv4Address(ip)
             except ValueError:
                 raise ValueError(f"{ip!r} is not an IPv4 address") from None
+            # None of these is a host's egress address: a key pinned to one works nowhere.
+            if address.is_unspecified or address.is_multicast or address.is_reserved:
+                raise ValueError(
+                    f"{ip!r} is not a host address (unspecified, multicast, broadcast or reserved)"
+                )
         if len(set(value)) != len(value):
             raise ValueError("an IP is listed twice")
         return value
@@ -89,23 +103,41 @@ class KeyTemplate(BaseModel):
 Template = TypeVar("Template", bound=KeyTemplate)
 
 
-def parse_definition(model: type[Template], name: str, data: dict[str, Any]) -> Template:
+def parse_definition(
+    model: type[Template],
+    name: str,
+    data: dict[str, Any],
+    *,
+    context: Mapping[str, Any] | None = None,
+) -> Template:
     """A validated definition, or BadRequest whose message names every bad field."""
     if "name" in data and data["name"] != name:
         raise BadRequest(f"name: body says {data['name']!r} but the path says {name!r}")
     try:
-        return model.model_validate({**data, "name": name})
+        return model.model_validate({**data, "name": name}, context=context)
     except ValidationError as exc:
         raise BadRequest(f"{model.kind} {name!r}: {describe_validation_error(exc)}") from None
 
 
 def describe_validation_error(exc: ValidationError) -> str:
     """One line per problem, `field: reason`, without echoing input values."""
+    return "; ".join(describe_errors(exc.errors(include_input=False, include_url=False)))
+
+
+def describe_errors(errors: Sequence[Mapping[str, Any]], *, skip: Iterable[str] = ()) -> list[str]:
+    """`field: reason` for each of pydantic's errors; `skip` drops location parts such as
+    FastAPI's `body`."""
+    skipped = set(skip)
     parts = []
-    for err in exc.errors(include_input=False, include_url=False):
-        loc = ".".join(str(p) for p in err["loc"]) or "body"
+    for err in errors:
+        if err.get("type") == "json_invalid":
+            parts.append("body: malformed JSON")
+            continue
+        where = err.get("loc", ())
+        loc = ".".join(str(p) for p in where if p not in skipped) or ("body" if where else "")
         msg = str(err["msg"]).removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown field"
-        parts.append(f"{loc}: {msg}")
-    return "; ".join(parts)
+        # A check across fields names its fields itself.
+        parts.append(f"{loc}: {msg}" if loc else msg)
+    return parts

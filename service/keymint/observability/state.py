@@ -13,9 +13,7 @@ import structlog
 from prometheus_client import Gauge
 
 from keymint.engine.events import EngineEvents, StateSnapshot
-from keymint.engine.ports import Bybit, BybitFailure
 from keymint.engine.reconcile.report import ReconcileReport
-from keymint.errors import KeymintError
 from keymint.observability import metrics
 
 log = structlog.get_logger(__name__)
@@ -54,6 +52,9 @@ class MetricsEvents(EngineEvents):
         metrics.DRIFT_DETECTED.inc(totals.drift)
         metrics.RECONCILIATIONS.labels("partial" if totals.failed_subaccounts else "ok").inc()
 
+    def master_key_checked(self, expiry: float | None) -> None:
+        metrics.MASTER_KEY_EXPIRY.value = expiry
+
     def state(self, snapshot: StateSnapshot | None) -> None:
         if snapshot is None:
             for gauge in _STATE_GAUGES:
@@ -90,16 +91,6 @@ class Leadership:
         if self._was_leader and not is_leader:
             self._events.state(None)
         self._was_leader = is_leader
-
-
-async def check_master_key(bybit: Bybit) -> None:
-    """The master key's expiry (query-api counts against Bybit's limit: run rarely)."""
-    try:
-        expiry = await bybit.master_key_expiry()
-    except (BybitFailure, KeymintError) as exc:
-        log.warning("master_key_check_failed", error_class=type(exc).__name__)
-        return
-    metrics.MASTER_KEY_EXPIRY.value = expiry
 
 
 def replace(gauge: Gauge, values: Mapping[str, float]) -> None:

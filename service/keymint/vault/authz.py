@@ -12,9 +12,11 @@ import asyncio
 import hashlib
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
+
+import hvac
 
 from keymint.errors import PermissionDenied, Unauthenticated
 from keymint.vault.endpoint import OperationHook, VaultEndpoint, call, no_hook
@@ -35,6 +37,9 @@ class CallerIdentity:
     display_name: str
     policies: tuple[str, ...]
     accessor: str
+
+
+_Grants = tuple[CallerIdentity, frozenset[str]]
 
 
 def caller_token(*, x_vault_token: str | None, authorization: str | None) -> str | None:
@@ -65,8 +70,9 @@ class Authorizer:
         self._cache_ttl_s = cache_ttl_s
         self._cache_size = cache_size
         self._hook = hook
-        # Value: the identity allowed, or the message of the denial.
-        self._cache: dict[tuple[str, str, str], tuple[float, CallerIdentity | str]] = {}
+        # Per token digest and policy path: who the caller is and what it may do there, or
+        # why its token was refused.
+        self._cache: dict[tuple[str, str], tuple[float, _Grants | str]] = {}
         # Who a token is does not change while it lives; whether it still lives is asked with
         # every capabilities-self, so a new path costs one Vault call, not two.
         self._identities: dict[str, tuple[float, CallerIdentity]] = {}
@@ -75,27 +81,67 @@ class Authorizer:
         self, token: str | None, path: str, capability: Capability
     ) -> CallerIdentity:
         """Who the caller is, if its token grants `capability` on `path`; raises otherwise."""
-        if not token:
-            raise Unauthenticated(
-                "a Vault token is required (X-Vault-Token or Authorization: Bearer)"
+        identity, granted, policy_path = await self._grants(token, path)
+        if not _allows(granted, capability):
+            raise PermissionDenied(
+                f"permission denied: {capability!r} on {policy_path!r} is required"
             )
+        return identity
+
+    async def authorize_write(
+        self, token: str | None, path: str, exists: Callable[[], Awaitable[bool]]
+    ) -> CallerIdentity:
+        """Like Vault, creating needs `create` and changing needs `update` on `path`; whether
+        the target exists is asked only of a caller who holds exactly one of them."""
+        identity, granted, policy_path = await self._grants(token, path)
+        create, update = _allows(granted, "create"), _allows(granted, "update")
+        if create and update:
+            return identity
+        if not create and not update:
+            raise PermissionDenied(
+                f"permission denied: 'create' or 'update' on {policy_path!r} is required"
+            )
+        needed = "update" if await exists() else "create"
+        if not _allows(granted, needed):
+            raise PermissionDenied(f"permission denied: {needed!r} on {policy_path!r} is required")
+        return identity
+
+    async def authenticate(self, token: str | None) -> CallerIdentity:
+        """Who the caller is, whatever it may do: for refusing a malformed request only after
+        its token has been checked."""
+        token, digest = _require_token(token)
+        known = self._identities.get(digest)
+        if known is not None and known[0] > time.monotonic():
+            return known[1]
+        if not _TOKEN_SHAPE.fullmatch(token):
+            raise PermissionDenied(_INVALID_TOKEN)
+        lookup = await self._lookup(self._endpoint.client(token))
+        identity = _identity(lookup["data"])
+        self._remember_identity(digest, identity)
+        return identity
+
+    async def _grants(
+        self, token: str | None, path: str
+    ) -> tuple[CallerIdentity, frozenset[str], str]:
+        token, digest = _require_token(token)
         policy_path = f"{self._prefix}/{path.strip('/')}"
-        key = (hashlib.sha256(token.encode()).hexdigest(), policy_path, capability)
+        key = (digest, policy_path)
         cached = self._cache.get(key)
         if cached is not None and cached[0] > time.monotonic():
-            return _outcome(cached[1])
-        try:
-            outcome: CallerIdentity | str = await self._decide(
-                token, key[0], policy_path, capability
-            )
-        except PermissionDenied as exc:
-            outcome = exc.message
-        self._remember(key, outcome)
-        return _outcome(outcome)
+            outcome = cached[1]
+        else:
+            try:
+                outcome = await self._decide(token, digest, policy_path)
+            except PermissionDenied as exc:
+                outcome = exc.message
+            self._remember(key, outcome)
+        if isinstance(outcome, str):
+            raise PermissionDenied(outcome)
+        return outcome[0], outcome[1], policy_path
 
     async def _decide(
-        self, token: str, digest: str, policy_path: str, capability: str
-    ) -> CallerIdentity | str:
+        self, token: str, digest: str, policy_path: str
+    ) -> tuple[CallerIdentity, frozenset[str]] | str:
         if not _TOKEN_SHAPE.fullmatch(token):
             return _INVALID_TOKEN
         client = self._endpoint.client(token)
@@ -114,18 +160,15 @@ class Authorizer:
             identity, caps = known[1], await capabilities()
         else:
             # Independent questions: asked together, a decision costs one round trip.
-            lookup, caps = await asyncio.gather(
-                self._ask(
-                    client.auth.token.lookup_self, "authz.lookup_self", "auth/token/lookup-self"
-                ),
-                capabilities(),
-            )
+            lookup, caps = await asyncio.gather(self._lookup(client), capabilities())
             identity = _identity(lookup["data"])
             self._remember_identity(digest, identity)
-        granted = caps["data"].get(policy_path, [])
-        if capability not in granted and "root" not in granted:
-            return f"permission denied: {capability!r} on {policy_path!r} is required"
-        return identity
+        return identity, frozenset(caps["data"].get(policy_path, []))
+
+    async def _lookup(self, client: hvac.Client) -> Any:
+        return await self._ask(
+            client.auth.token.lookup_self, "authz.lookup_self", "auth/token/lookup-self"
+        )
 
     def _remember_identity(self, digest: str, identity: CallerIdentity) -> None:
         now = time.monotonic()
@@ -144,7 +187,7 @@ class Authorizer:
             denied=_invalid_token,
         )
 
-    def _remember(self, key: tuple[str, str, str], outcome: CallerIdentity | str) -> None:
+    def _remember(self, key: tuple[str, str], outcome: _Grants | str) -> None:
         if self._cache_ttl_s <= 0:
             return
         now = time.monotonic()
@@ -168,7 +211,12 @@ def _invalid_token() -> PermissionDenied:
     return PermissionDenied(_INVALID_TOKEN)
 
 
-def _outcome(outcome: CallerIdentity | str) -> CallerIdentity:
-    if isinstance(outcome, str):
-        raise PermissionDenied(outcome)
-    return outcome
+def _allows(granted: frozenset[str], capability: str) -> bool:
+    return capability in granted or "root" in granted
+
+
+def _require_token(token: str | None) -> tuple[str, str]:
+    """The token and its digest, the only form of it keymint keeps."""
+    if not token:
+        raise Unauthenticated("a Vault token is required (X-Vault-Token or Authorization: Bearer)")
+    return token, hashlib.sha256(token.encode()).hexdigest()

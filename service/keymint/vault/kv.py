@@ -77,6 +77,9 @@ class KvStore:
     def __repr__(self) -> str:
         return f"KvStore({self._mount}/{self._prefix})"
 
+    def location(self, path: str) -> str:
+        return f"{self._mount}/{self._prefix}/{path.strip('/')}"
+
     async def read(self, path: str) -> Versioned | None:
         current = await self._current(self._key(path))
         return None if current is None else current.live()

@@ -34,6 +34,9 @@ def lease_id(role: str, uid: int, key: str) -> str:
     return f"keymint/creds/{role}/{uid}-{key}"
 
 
+LEASE_ID_FORM = "keymint/creds/<role>/<sub-account uid>-<key id>"
+
+
 def parse_lease_id(value: str) -> LeaseRef | None:
     """The parts of a lease id of keymint's, or None when it cannot be one."""
     parts = value.split("/")

@@ -60,11 +60,14 @@ class LeaseService:
         store: AccountStore,
         deleter: KeyDeleter,
         *,
+        hash_accessor: Callable[[str], str],
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
         self._deleter = deleter
         self._clock = clock
+        # How a lease answer shows the minting token's accessor: never in the clear.
+        self.hash_accessor = hash_accessor
 
     def now(self) -> float:
         return self._clock()

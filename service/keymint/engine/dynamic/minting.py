@@ -38,8 +38,10 @@ class Minting:
         provisioner: Provisioner,
         events: EngineEvents,
         *,
+        max_lease_ttl_s: int,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        self.max_lease_ttl_s = max_lease_ttl_s
         self._roles = roles
         self._factory = factory
         self._warm_pool = warm_pool
@@ -50,8 +52,7 @@ class Minting:
         self._events = events
         self._clock = clock
 
-    @staticmethod
-    def lease_ttl(role: Role, requested: int | None) -> int:
+    def lease_ttl(self, role: Role, requested: int | None) -> int:
         if requested is None:
             return role.ttl
         if requested <= 0:
@@ -74,7 +75,7 @@ class Minting:
     ) -> Minted:
         """A leased key: from the role's warm pool when it has one ready, else created now.
         With an idempotency key, a retry gets the first call's answer."""
-        role = (await self._roles.get(role_name)).role
+        role = self._within_system_max((await self._roles.get(role_name)).role)
         try:
             minted, warm = await self._mint_once(role, caller, ttl, instance_id, idempotency_key)
         except KeymintError as exc:
@@ -82,6 +83,14 @@ class Minting:
             raise
         self._events.minted(role.name, "warm" if warm else "issued")
         return minted
+
+    def _within_system_max(self, role: Role) -> Role:
+        """A role stored before the system maximum was lowered gets leases within it, as a
+        Vault mount's max_lease_ttl caps its roles."""
+        limit = self.max_lease_ttl_s
+        if role.max_ttl <= limit:
+            return role
+        return role.model_copy(update={"max_ttl": limit, "ttl": min(role.ttl, limit)})
 
     async def _mint_once(
         self,

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
+from typing import Any
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from keymint.engine.definition_store import DefinitionStore
+from keymint.engine.durations import format_duration
 from keymint.engine.ports import KV
 from keymint.engine.templates import KeyTemplate, Seconds
 from keymint.errors import Conflict
@@ -50,11 +53,38 @@ class Role(KeyTemplate):
             raise ValueError("a sub-account UID is listed twice")
         return value
 
+    @field_validator("max_ttl")
+    @classmethod
+    def _max_ttl(cls, value: int, info: ValidationInfo) -> int:
+        limit = system_max_ttl(info.context)
+        if limit is not None and value > limit:
+            raise ValueError(
+                f"{format_duration(value)} is over the system maximum of "
+                f"{format_duration(limit)} (KEYMINT_MAX_LEASE_TTL_S)"
+            )
+        return value
+
     @model_validator(mode="after")
     def _ttl_within_max(self) -> Role:
         if self.ttl > self.max_ttl:
             raise ValueError(f"ttl ({self.ttl}s) exceeds max_ttl ({self.max_ttl}s)")
         return self
+
+
+SYSTEM_MAX_TTL = "max_lease_ttl_s"
+# Vault's default max_lease_ttl.
+DEFAULT_MAX_LEASE_TTL_S = 32 * 86400
+
+
+def limits(max_lease_ttl_s: int) -> dict[str, Any]:
+    """The validation context a role is written with."""
+    return {SYSTEM_MAX_TTL: max_lease_ttl_s}
+
+
+def system_max_ttl(context: Mapping[str, Any] | None) -> int | None:
+    # A definition read back from Vault is validated without it: it passed when written, and a
+    # lowered maximum caps its leases at mint instead of hiding the role.
+    return None if context is None else context.get(SYSTEM_MAX_TTL)
 
 
 def role_path(name: str) -> str:
@@ -68,8 +98,10 @@ def role_digest(role: KeyTemplate) -> str:
 
 
 class RoleStore(DefinitionStore[Role]):
-    def __init__(self, kv: KV, file_roles: dict[str, Role]) -> None:
-        super().__init__(kv, file_roles, model=Role, path=role_path)
+    def __init__(self, kv: KV, file_roles: dict[str, Role], *, max_lease_ttl_s: int) -> None:
+        super().__init__(
+            kv, file_roles, model=Role, path=role_path, context=limits(max_lease_ttl_s)
+        )
 
     async def delete(self, name: str, *, live_leases: int) -> None:
         """Refused while the role has leases, so no live key outlives the role that explains it."""

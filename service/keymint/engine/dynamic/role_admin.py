@@ -7,12 +7,16 @@ from typing import Any
 from keymint.engine.definition_store import RoleSource, StoredRole
 from keymint.engine.dynamic.leases import LeaseService
 from keymint.engine.dynamic.role import Role, RoleStore
+from keymint.engine.keys.membership import MasterSubaccounts
 
 
 class Roles:
-    def __init__(self, store: RoleStore, leases: LeaseService) -> None:
+    def __init__(
+        self, store: RoleStore, leases: LeaseService, subaccounts: MasterSubaccounts
+    ) -> None:
         self._store = store
         self._leases = leases
+        self._subaccounts = subaccounts
 
     async def get(self, name: str) -> StoredRole[Role]:
         return await self._store.get(name)
@@ -24,7 +28,9 @@ class Roles:
         return await self._store.names()
 
     async def put(self, name: str, body: dict[str, Any]) -> Role:
-        role, _ = await self._store.put(name, body)
+        role = self._store.parse(name, body)
+        await self._subaccounts.require(role.subaccounts, field="subaccounts")
+        await self._store.put(role)
         return role
 
     async def delete(self, name: str, *, revoke: bool) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 
 from keymint.engine.definition_store import RoleSource, StoredRole
 from keymint.engine.durations import iso
+from keymint.engine.keys.membership import MasterSubaccounts
 from keymint.engine.static.role import StaticRole, StaticRoleStore
 from keymint.engine.static.rotation import RotationOutcome, StaticCreds, StaticKey, StaticRotator
 from keymint.errors import Unavailable
@@ -36,9 +37,12 @@ class Rotated:
 
 
 class StaticRoles:
-    def __init__(self, store: StaticRoleStore, rotator: StaticRotator) -> None:
+    def __init__(
+        self, store: StaticRoleStore, rotator: StaticRotator, subaccounts: MasterSubaccounts
+    ) -> None:
         self._store = store
         self._rotator = rotator
+        self._subaccounts = subaccounts
 
     def now(self) -> float:
         return self._rotator.now()
@@ -57,7 +61,9 @@ class StaticRoles:
         """Saved first; then the first key is made (or replaced, when what the key is made of
         changed). If Bybit refuses, the role stays saved, the answer warns that its key is
         pending, and the leader retries with backoff."""
-        role, replaced = await self._store.put(name, body)
+        role = self._store.parse(name, body)
+        await self._subaccounts.require([role.subaccount_uid], field="subaccount_uid")
+        replaced = await self._store.put(role)
         outcome = await self._rotator.applied(role, replaced)
         state = await self._rotator.state(name)
         warnings = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, model_validator
 
 from keymint.engine.definition_store import DefinitionStore
 from keymint.engine.ports import KV
@@ -31,21 +31,19 @@ class StaticRole(KeyTemplate):
         "take to pick up the new one (Vault Agent re-renders KV secrets every 5 minutes)",
     )
 
-    @field_validator("overlap")
-    @classmethod
-    def _overlap(cls, value: int, info: ValidationInfo) -> int:
-        period = info.data.get("rotation_period")
-        if period is None:
-            return value
-        if value >= period:
-            raise ValueError(f"must be shorter than rotation_period ({period}s)")
-        if period + value > MAX_STATIC_LIFETIME_S:
+    # After the fields, so that it also holds when `overlap` is left at its default.
+    @model_validator(mode="after")
+    def _lifetime(self) -> StaticRole:
+        period, overlap = self.rotation_period, self.overlap
+        if overlap >= period:
+            raise ValueError(f"overlap: must be shorter than rotation_period ({period}s)")
+        if period + overlap > MAX_STATIC_LIFETIME_S:
             raise ValueError(
-                f"rotation_period + overlap is {(period + value) / DAY_S:g} days, over the "
-                f"{MAX_STATIC_LIFETIME_S // DAY_S}-day limit: a key must be gone well inside "
-                "Bybit's 90-day key expiry, with time left to retry a failed rotation"
+                f"rotation_period: rotation_period + overlap is {(period + overlap) / DAY_S:g} "
+                f"days, over the {MAX_STATIC_LIFETIME_S // DAY_S}-day limit: a key must be gone "
+                "well inside Bybit's 90-day key expiry, with time left to retry a failed rotation"
             )
-        return value
+        return self
 
 
 def static_role_path(name: str) -> str:
