@@ -1,5 +1,5 @@
 """keymint's own Vault policy (deploy/vault/): the shipped file is valid, it grants keymint its
-prefix and nothing else, and keymint really runs with it."""
+prefix and nothing else, keymint really runs with it, and setup.sh sets Vault up with it."""
 
 from __future__ import annotations
 
@@ -10,14 +10,17 @@ import subprocess
 import time
 from pathlib import Path
 
+import certifi
 import hvac
 import pytest
 from pydantic import SecretStr
 
-from keymint.devstack import ManagedProcess, bao_binary
+from keymint.devstack import ManagedProcess, bao_binary, start_openbao_dev
 from keymint.own_vault_policy import POLICY_FILE, create_keymint_token, render_policy
 from keymint.vault import KvStore, TokenAuth, VaultDenied, VaultEndpoint, VaultSession
 from stackkit import BOT_RULES, Stack
+
+SETUP = POLICY_FILE.parent / "setup.sh"
 
 
 def test_the_shipped_policy_parses_and_is_formatted(tmp_path: Path) -> None:
@@ -111,3 +114,51 @@ def test_keymint_serves_with_the_policy_token(stack: Stack) -> None:
     assert refused.status_code >= 500
     assert "keymint's own token" in refused.json()["errors"][0]
     assert len(stack.keys_at_bybit()) == 1
+
+
+def test_setup_script_sets_up_vault_and_can_run_again(tmp_path: Path) -> None:
+    bao = start_openbao_dev(tmp_path / "bao")
+    try:
+        env = {
+            **os.environ,
+            "BAO": bao_binary(),
+            "BAO_ADDR": bao.url,
+            "BAO_TOKEN": bao.extra["root_token"],
+            "HOME": str(tmp_path),
+            "KEYMINT_VAULT_KV_MOUNT": "kv-trading",
+            "KEYMINT_VAULT_PREFIX": "desk-a",
+            "KEYMINT_NAMESPACE": "trading",
+            "KUBERNETES_HOST": "https://127.0.0.1:6443",
+            "KUBERNETES_CA_CERT": certifi.where(),
+            "BYBIT_API_KEY": "master-key",
+            "BYBIT_API_SECRET": "master-secret-" + os.urandom(8).hex(),
+            "BYBIT_MASTER_UID": "1001",
+        }
+        for _ in range(2):
+            done = subprocess.run(
+                ["sh", str(SETUP)], env=env, capture_output=True, text=True, timeout=60
+            )
+            assert done.returncode == 0, done.stdout + done.stderr
+            assert env["BYBIT_API_SECRET"] not in done.stdout + done.stderr
+        root = hvac.Client(url=bao.url, token=bao.extra["root_token"])
+        assert root.sys.read_policy("keymint")["data"]["rules"] == render_policy(
+            "kv-trading", "desk-a"
+        )
+        role = root.read("auth/kubernetes/role/keymint")["data"]
+        assert role["bound_service_account_names"] == ["keymint"]
+        assert role["bound_service_account_namespaces"] == ["trading"]
+        assert role["token_policies"] == ["keymint"]
+        assert role["token_no_default_policy"] is True
+        assert (
+            root.read("auth/kubernetes/config")["data"]["kubernetes_host"] == env["KUBERNETES_HOST"]
+        )
+        master = root.secrets.kv.v2.read_secret_version(
+            "desk-a/config/master", mount_point="kv-trading", raise_on_deleted_version=True
+        )["data"]["data"]
+        assert master == {
+            "api_key": "master-key",
+            "api_secret": env["BYBIT_API_SECRET"],
+            "master_uid": "1001",
+        }
+    finally:
+        bao.stop()
