@@ -38,6 +38,7 @@ from bench.vault_audit import AuditLog, Calls, start_openbao_audited
 from bybit_sim.control_client import SeededMaster, SimControl
 from keymint.bybit.client import BybitClient
 from keymint.devstack import ManagedProcess, start_keymint, start_openbao_dev, start_simulator
+from keymint.own_vault_policy import create_keymint_token
 
 LOOPBACK = "127.0.0.1"
 ROLE = "bench"
@@ -115,10 +116,6 @@ class World:
     audit: AuditLog
     keymints: list[ManagedProcess] = field(default_factory=list)
 
-    @property
-    def root_token(self) -> str:
-        return self.bao.extra["root_token"]
-
     def vault(self, server: ManagedProcess | None = None) -> hvac.Client:
         server = server or self.bao
         return hvac.Client(url=server.url, token=server.extra["root_token"])
@@ -168,6 +165,8 @@ class Keymint:
     prefix: str
     master: SeededMaster
     token: str
+    # keymint's own: the shipped policy for its prefix, as deployed.
+    vault_token: str
 
     @property
     def url(self) -> str:
@@ -230,12 +229,13 @@ def start_km(
     }
     roles_file.write_text(yaml.safe_dump({"roles": {ROLE: spec}}))
     set_sim_scale(w, scale)
+    vault_token = create_keymint_token(vault, prefix=prefix, policy_name=f"keymint-{prefix}")
     log_dir = w.log_dir / prefix
     proc = start_keymint(
         log_dir,
         env={
             "KEYMINT_VAULT_ADDR": server.url,
-            "KEYMINT_VAULT_TOKEN": server.extra["root_token"],
+            "KEYMINT_VAULT_TOKEN": vault_token,
             "KEYMINT_VAULT_PREFIX": prefix,
             "KEYMINT_ROLES_FILE": str(roles_file),
             "KEYMINT_BYBIT_BASE_URL": w.sim.url,
@@ -247,7 +247,9 @@ def start_km(
         },
     )
     w.keymints.append(proc)
-    return Keymint(proc=proc, prefix=prefix, master=master, token=w.token(server))
+    return Keymint(
+        proc=proc, prefix=prefix, master=master, token=w.token(server), vault_token=vault_token
+    )
 
 
 def stop_km(w: World, km: Keymint) -> None:
@@ -702,7 +704,7 @@ async def time_refresh(w: World, km: Keymint) -> float:
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg,unused-ignore]
         vault_addr=w.bao.url,
-        vault_token=SecretStr(w.root_token),
+        vault_token=SecretStr(km.vault_token),
         vault_prefix=km.prefix,
         roles_file=w.log_dir / f"roles-{km.prefix}.yaml",
         bybit_base_url=w.sim.url,

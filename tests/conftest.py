@@ -16,6 +16,7 @@ from pydantic import SecretStr
 
 from bybit_sim.control_client import SimControl
 from keymint.devstack import ManagedProcess, start_openbao_dev, start_simulator
+from keymint.own_vault_policy import create_keymint_token
 from keymint.settings import Settings
 from stackkit import BOT_IP, MakeStack, ServerThread, Stack, example_roles
 
@@ -80,9 +81,11 @@ def make_stack(openbao: ManagedProcess, sim: SimControl, tmp_path: Path) -> Iter
                     "master_uid": master.master_uid,
                 },
             )
+        # Root sets up; keymint itself runs with the shipped policy alone.
+        keymint_token = create_keymint_token(root, prefix=prefix, policy_name=f"keymint-{prefix}")
         fields: dict[str, Any] = {
             "vault_addr": bao.url,
-            "vault_token": bao.extra["root_token"],
+            "vault_token": keymint_token,
             "vault_prefix": prefix,
             "roles_file": str(roles_file),
             "bybit_base_url": sim.url,
@@ -100,7 +103,9 @@ def make_stack(openbao: ManagedProcess, sim: SimControl, tmp_path: Path) -> Iter
         http = httpx.Client(base_url=server.url, timeout=30)
         clients.append(http)
         sim.configure(rate_limit_scale=fields["bybit_rate_limit_scale"])
-        return Stack(server.url, root, prefix, sim, master, http, roles_file, env, server)
+        return Stack(
+            server.url, root, prefix, sim, master, http, roles_file, env, server, keymint_token
+        )
 
     yield make
     for client in clients:

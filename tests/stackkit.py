@@ -63,6 +63,8 @@ class Stack:
     # The same configuration as KEYMINT_* variables, to start more replicas as processes.
     env: dict[str, str]
     server: ServerThread
+    # keymint's own token: the shipped policy (deploy/vault/keymint-policy.hcl) and nothing else.
+    keymint_token: str
 
     def token(self, rules: str, ttl: str = "10m") -> str:
         name = "p-" + secrets.token_hex(4)
@@ -133,7 +135,7 @@ def in_process(stack: Stack, **overrides: Any) -> Settings:
     no scheduler: the test drives the jobs itself."""
     fields: dict[str, Any] = {
         "vault_addr": stack.vault.url,
-        "vault_token": SecretStr(stack.vault.token),
+        "vault_token": SecretStr(stack.keymint_token),
         "vault_prefix": stack.prefix,
         "roles_file": stack.roles_file,
         "bybit_base_url": stack.sim.url,

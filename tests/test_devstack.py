@@ -14,6 +14,7 @@ import httpx
 import hvac
 
 from keymint.devstack import ManagedProcess, free_port
+from keymint.own_vault_policy import render_policy
 
 
 def test_openbao_dev_server_has_kv_v2(openbao: ManagedProcess) -> None:
@@ -82,6 +83,18 @@ def test_keymint_dev_starts_prints_a_working_mint_command_and_stops(tmp_path: Pa
         assert set(master) == {"api_key", "api_secret", "master_uid"}
         # The banner says where the master secret lives, never the secret itself.
         assert master["api_secret"] not in text
+
+        # keymint runs with its shipped policy alone, not root: revoking that token stops it.
+        (own,) = [
+            accessor
+            for accessor in vault.list("auth/token/accessors")["data"]["keys"]
+            if vault.auth.token.lookup_accessor(accessor)["data"]["display_name"] == "token-keymint"
+        ]
+        assert vault.auth.token.lookup_accessor(own)["data"]["policies"] == ["keymint"]
+        assert vault.sys.read_policy("keymint")["data"]["rules"] == render_policy()
+        vault.auth.token.revoke_accessor(own)
+        refused = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=True)
+        assert "keymint's own token" in refused.stdout, refused.stdout
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=30)

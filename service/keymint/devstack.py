@@ -21,9 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import hvac
 import yaml
 
 from bybit_sim.control_client import SeededMaster, SimControl
+from keymint.own_vault_policy import create_keymint_token
 
 LOOPBACK = "127.0.0.1"
 
@@ -241,8 +243,6 @@ def example_roles(subaccounts: list[str], ips: list[str]) -> dict[str, Any]:
 
 def prepare_vault(vault_url: str, token: str, seeded: SeededMaster) -> dict[str, str]:
     """Master credential into KV v2, the demo policies, and a token for each."""
-    import hvac
-
     client = hvac.Client(url=vault_url, token=token)
     client.secrets.kv.v2.create_or_update_secret(
         path="keymint/config/master",
@@ -297,6 +297,10 @@ def run_dev(
         # and it is what keymint's own host would use in production.
         seeded = seed_simulator(sim.url, subaccounts=subaccounts, master_ips=[LOOPBACK])
         tokens = prepare_vault(bao.url, bao.extra["root_token"], seeded)
+        # Root only sets up: keymint runs with its shipped policy alone, as deployed.
+        keymint_token = create_keymint_token(
+            hvac.Client(url=bao.url, token=bao.extra["root_token"])
+        )
         roles_file = work_dir / "roles.yaml"
         roles_file.write_text(yaml.safe_dump(example_roles(seeded.subaccounts, [LOOPBACK])))
         keymint = start_keymint(
@@ -304,7 +308,7 @@ def run_dev(
             port=_preferred_port(keymint_port),
             env={
                 "KEYMINT_VAULT_ADDR": bao.url,
-                "KEYMINT_VAULT_TOKEN": bao.extra["root_token"],
+                "KEYMINT_VAULT_TOKEN": keymint_token,
                 "KEYMINT_ROLES_FILE": str(roles_file),
                 "KEYMINT_BYBIT_BASE_URL": sim.url,
                 "KEYMINT_LOG_FORMAT": "console",
@@ -315,6 +319,8 @@ def run_dev(
             f"\nkeymint dev stack is up (Ctrl-C stops it; logs in {work_dir})\n\n"
             f"  keymint                   {keymint.url}   (API: {keymint.url}/docs)\n"
             f"      roles spot-trader and monitor from {roles_file}\n"
+            f"      its own Vault token holds only policy keymint"
+            f" (deploy/vault/keymint-policy.hcl)\n"
             f"      export BOT_TOKEN={tokens['keymint-bot']}     # policy keymint-bot\n"
             f"      export ADMIN_TOKEN={tokens['keymint-admin']}   # policy keymint-admin\n"
             f"      mint a key:\n"

@@ -13,6 +13,7 @@ import yaml
 
 from bybit_sim.control_client import SimControl
 from keymint.devstack import ManagedProcess, example_roles, start_keymint
+from keymint.own_vault_policy import create_keymint_token
 from stackkit import BOT_IP, BOT_RULES, wait_for
 
 
@@ -32,6 +33,7 @@ def test_service_logs_hold_no_secret_or_token(
             "master_uid": master.master_uid,
         },
     )
+    keymint_token = create_keymint_token(vault, prefix=prefix, policy_name="keymint-" + prefix)
     vault.sys.create_or_update_policy("bot-" + prefix, BOT_RULES)
     bot = vault.auth.token.create(policies=["bot-" + prefix])["auth"]["client_token"]
     roles = tmp_path / "roles.yaml"
@@ -40,7 +42,7 @@ def test_service_logs_hold_no_secret_or_token(
         tmp_path,
         env={
             "KEYMINT_VAULT_ADDR": openbao.url,
-            "KEYMINT_VAULT_TOKEN": root_token,
+            "KEYMINT_VAULT_TOKEN": keymint_token,
             "KEYMINT_VAULT_PREFIX": prefix,
             "KEYMINT_MASTER_REFRESH_S": "0.1",
             "KEYMINT_ROLES_FILE": str(roles),
@@ -49,7 +51,7 @@ def test_service_logs_hold_no_secret_or_token(
             "KEYMINT_LOG_FORMAT": "json",
         },
     )
-    leaked: list[str] = [root_token, bot, master.api_secret]
+    leaked: list[str] = [root_token, keymint_token, bot, master.api_secret]
     try:
         http = httpx.Client(base_url=keymint.url, headers={"X-Vault-Token": bot}, timeout=30)
         minted = http.post("/v1/creds/spot-trader").json()

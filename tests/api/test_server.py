@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import httpx
+import hvac
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -20,8 +21,15 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from keymint.devstack import ManagedProcess, free_port
+from keymint.own_vault_policy import create_keymint_token
 
 KEYMINT = str(Path(sys.executable).parent / "keymint")
+
+
+@pytest.fixture
+def keymint_token(openbao: ManagedProcess) -> str:
+    root = hvac.Client(url=openbao.url, token=openbao.extra["root_token"])
+    return create_keymint_token(root)
 
 
 def _name(cn: str) -> x509.Name:
@@ -94,7 +102,7 @@ def _served_serial(port: int, ca: CA) -> int:
 
 
 def test_https_and_certificate_rotation_without_restart(
-    openbao: ManagedProcess, tmp_path: Path
+    openbao: ManagedProcess, keymint_token: str, tmp_path: Path
 ) -> None:
     ca = CA(tmp_path)
     cert, key = tmp_path / "tls.crt", tmp_path / "tls.key"
@@ -108,7 +116,7 @@ def test_https_and_certificate_rotation_without_restart(
             "KEYMINT_TLS_KEY_FILE": str(key),
             "KEYMINT_TLS_RELOAD_S": "0.2",
             "KEYMINT_VAULT_ADDR": openbao.url,
-            "KEYMINT_VAULT_TOKEN": openbao.extra["root_token"],
+            "KEYMINT_VAULT_TOKEN": keymint_token,
         },
         tmp_path / "serve.log",
     )
@@ -139,7 +147,7 @@ def test_https_and_certificate_rotation_without_restart(
         proc.wait(timeout=20)
     log = (tmp_path / "serve.log").read_text()
     assert "tls_certificate_reloaded" in log
-    assert openbao.extra["root_token"] not in log
+    assert keymint_token not in log
 
 
 def test_plain_http_on_a_network_address_is_refused(tmp_path: Path) -> None:
@@ -155,7 +163,7 @@ def test_plain_http_on_a_network_address_is_refused(tmp_path: Path) -> None:
 
 
 def test_an_invalid_roles_file_stops_start_up_with_the_reason(
-    openbao: ManagedProcess, tmp_path: Path
+    openbao: ManagedProcess, keymint_token: str, tmp_path: Path
 ) -> None:
     roles = tmp_path / "roles.yaml"
     roles.write_text(
@@ -169,7 +177,7 @@ def test_an_invalid_roles_file_stops_start_up_with_the_reason(
             "KEYMINT_PORT": str(free_port()),
             "KEYMINT_ROLES_FILE": str(roles),
             "KEYMINT_VAULT_ADDR": openbao.url,
-            "KEYMINT_VAULT_TOKEN": openbao.extra["root_token"],
+            "KEYMINT_VAULT_TOKEN": keymint_token,
         },
         capture_output=True,
         text=True,
@@ -179,4 +187,4 @@ def test_an_invalid_roles_file_stops_start_up_with_the_reason(
     output = result.stdout + result.stderr
     assert f"{roles}: role 'thief': permissions: Wallet: 'Withdraw'" in output
     assert "startup_failed" in output
-    assert openbao.extra["root_token"] not in output
+    assert keymint_token not in output

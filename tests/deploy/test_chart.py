@@ -206,6 +206,26 @@ def test_notes(chart: helm.Chart) -> None:
     assert "no\n         monitoring.coreos.com/v1 API" in missing["keymint/templates/NOTES.txt"]
 
 
+def test_notes_give_this_releases_vault_setup_command(chart: helm.Chart) -> None:
+    rendered = render(chart, {"serviceAccount": {"name": "bots"}, "vault": {"prefix": "desk-a"}})
+    notes = rendered["keymint/templates/NOTES.txt"]
+    command = notes[notes.index("KEYMINT_VAULT_KV_MOUNT=") : notes.index("deploy/vault/setup.sh")]
+    assigned = dict(re.findall(r"(\w+)=(\S+)", command))
+    assert assigned == {
+        "KEYMINT_VAULT_KV_MOUNT": "secret",
+        "KEYMINT_VAULT_PREFIX": "desk-a",
+        "KUBERNETES_AUTH_MOUNT": "kubernetes",
+        "KUBERNETES_ROLE": "keymint",
+        "KEYMINT_SERVICE_ACCOUNT": "bots",
+        "KEYMINT_NAMESPACE": "trading",
+    }
+    # The role is bound to the ServiceAccount the pods run as, and the script reads each name.
+    account = one(manifests(rendered), "ServiceAccount")["metadata"]
+    assert (account["name"], account["namespace"]) == ("bots", "trading")
+    script = (ROOT / "deploy" / "vault" / "setup.sh").read_text()
+    assert all(f"${{{name}:-" in script for name in assigned)
+
+
 def test_rendered_roles_file_is_accepted_by_keymint(chart: helm.Chart, tmp_path: Path) -> None:
     docs = manifests(render(chart, ci_values(CHART_DIR / "ci" / "roles-values.yaml")))
     (cm,) = [d for d in by_kind(docs, "ConfigMap") if d["metadata"]["name"] == "keymint-roles"]

@@ -14,6 +14,7 @@ import hvac
 import pytest
 
 from keymint.devstack import LOOPBACK, ManagedProcess, bao_binary, free_port, start_openbao_dev
+from keymint.own_vault_policy import create_keymint_token
 from keymint.vault import KvStore, VaultEndpoint
 
 MakeToken = Callable[..., str]
@@ -43,8 +44,14 @@ def prefix() -> str:
 
 
 @pytest.fixture
-def kv(endpoint: VaultEndpoint, openbao_root_token: str, prefix: str) -> KvStore:
-    return KvStore(endpoint.client(openbao_root_token), prefix=prefix)
+def keymint_token(root: hvac.Client, prefix: str) -> str:
+    """A token as keymint runs with: the shipped policy for this test's prefix, nothing else."""
+    return create_keymint_token(root, prefix=prefix, policy_name=f"keymint-{prefix}")
+
+
+@pytest.fixture
+def kv(endpoint: VaultEndpoint, keymint_token: str, prefix: str) -> KvStore:
+    return KvStore(endpoint.client(keymint_token), prefix=prefix)
 
 
 @pytest.fixture

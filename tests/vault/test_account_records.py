@@ -42,10 +42,10 @@ def counted_kv(endpoint: VaultEndpoint, token: str, prefix: str, ops: Counter[st
 
 
 async def test_concurrent_changes_to_one_record_are_written_together(
-    endpoint: VaultEndpoint, openbao_root_token: str, prefix: str
+    endpoint: VaultEndpoint, keymint_token: str, prefix: str
 ) -> None:
     ops: Counter[str] = Counter()
-    store = AccountStore(counted_kv(endpoint, openbao_root_token, prefix, ops))
+    store = AccountStore(counted_kv(endpoint, keymint_token, prefix, ops))
     await asyncio.gather(*(store.change(UID, add(f"k{n:02d}")) for n in range(50)))  # type: ignore[arg-type]
     assert sorted((await store.read(UID)).keys) == [f"k{n:02d}" for n in range(50)]
     # Group commit: the changes that queue behind a write go out in the next one.
@@ -53,11 +53,11 @@ async def test_concurrent_changes_to_one_record_are_written_together(
 
 
 async def test_two_replicas_never_lose_each_others_changes(
-    endpoint: VaultEndpoint, openbao_root_token: str, prefix: str
+    endpoint: VaultEndpoint, keymint_token: str, prefix: str
 ) -> None:
     ops: Counter[str] = Counter()
-    one = AccountStore(counted_kv(endpoint, openbao_root_token, prefix, ops))
-    two = AccountStore(counted_kv(endpoint, openbao_root_token, prefix, ops))
+    one = AccountStore(counted_kv(endpoint, keymint_token, prefix, ops))
+    two = AccountStore(counted_kv(endpoint, keymint_token, prefix, ops))
     await asyncio.gather(
         *(one.change(UID, add(f"a{n}")) for n in range(20)),  # type: ignore[arg-type]
         *(two.change(UID, add(f"b{n}")) for n in range(20)),  # type: ignore[arg-type]
@@ -66,11 +66,11 @@ async def test_two_replicas_never_lose_each_others_changes(
 
 
 async def test_a_refusal_is_decided_on_the_record_as_it_is_not_as_remembered(
-    endpoint: VaultEndpoint, openbao_root_token: str, prefix: str
+    endpoint: VaultEndpoint, keymint_token: str, prefix: str
 ) -> None:
     ops: Counter[str] = Counter()
-    one = AccountStore(counted_kv(endpoint, openbao_root_token, prefix, ops))
-    two = AccountStore(counted_kv(endpoint, openbao_root_token, prefix, ops))
+    one = AccountStore(counted_kv(endpoint, keymint_token, prefix, ops))
+    two = AccountStore(counted_kv(endpoint, keymint_token, prefix, ops))
     await one.change(UID, add("seen-by-one"))  # type: ignore[arg-type]
     await two.change(UID, add("made-by-two"))  # type: ignore[arg-type]
 

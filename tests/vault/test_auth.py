@@ -17,6 +17,7 @@ import pytest
 from pydantic import SecretStr
 
 from keymint.devstack import LOOPBACK, ManagedProcess
+from keymint.own_vault_policy import render_policy
 from keymint.vault import (
     AppRoleAuth,
     KubernetesAuth,
@@ -32,14 +33,17 @@ from keymint.vault import (
 
 @pytest.fixture
 def approle(root: hvac.Client, prefix: str) -> dict[str, str]:
-    """An AppRole whose tokens live 3 s, at most 5 s, and may use this test's KV prefix."""
+    """An AppRole whose tokens live 3 s, at most 5 s, and hold keymint's shipped policy for this
+    test's KV prefix and nothing else: renewing must be allowed by that file alone."""
     if "approle/" not in root.sys.list_auth_methods()["data"]:
         root.sys.enable_auth_method("approle")
-    root.sys.create_or_update_policy(
-        prefix, f'path "secret/data/{prefix}/*" {{ capabilities = ["create", "read", "update"] }}'
-    )
+    root.sys.create_or_update_policy(prefix, render_policy(prefix=prefix))
     root.auth.approle.create_or_update_approle(
-        prefix, token_policies=[prefix], token_ttl="3s", token_max_ttl="5s"
+        prefix,
+        token_policies=[prefix],
+        token_no_default_policy=True,
+        token_ttl="3s",
+        token_max_ttl="5s",
     )
     return {
         "role_id": root.auth.approle.read_role_id(prefix)["data"]["role_id"],

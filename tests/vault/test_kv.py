@@ -82,7 +82,7 @@ async def test_delete_racing_a_writer_at_the_same_version_lets_one_through(kv: K
 
 
 async def test_a_tombstone_left_by_a_crashed_delete_blocks_only_for_the_grace_period(
-    kv: KvStore, root: hvac.Client, prefix: str
+    kv: KvStore, root: hvac.Client, endpoint: VaultEndpoint, keymint_token: str, prefix: str
 ) -> None:
     await kv.write("roles/spot", {"v": 1}, cas=0)
     # What a delete that crashed before its second step leaves behind.
@@ -93,7 +93,7 @@ async def test_a_tombstone_left_by_a_crashed_delete_blocks_only_for_the_grace_pe
     with pytest.raises(CasConflict):
         await kv.write("roles/spot", {"v": "new"}, cas=0)
 
-    impatient = KvStore(root, prefix=prefix, tombstone_grace_s=0.0)
+    impatient = KvStore(endpoint.client(keymint_token), prefix=prefix, tombstone_grace_s=0.0)
     assert await impatient.write("roles/spot", {"v": "new"}, cas=0) == 3
 
 
@@ -113,11 +113,11 @@ async def test_malformed_paths_are_refused_before_reaching_vault(kv: KvStore, pa
 
 
 async def test_every_operation_reports_its_duration_and_whether_vault_answered(
-    endpoint: VaultEndpoint, openbao_root_token: str, prefix: str
+    endpoint: VaultEndpoint, keymint_token: str, prefix: str
 ) -> None:
     seen: list[tuple[str, float, bool]] = []
     kv = KvStore(
-        endpoint.client(openbao_root_token),
+        endpoint.client(keymint_token),
         prefix=prefix,
         hook=lambda op, s, ok: seen.append((op, s, ok)),
     )
@@ -128,7 +128,7 @@ async def test_every_operation_reports_its_duration_and_whether_vault_answered(
         await kv.write("x", {"a": 2}, cas=5)
     await kv.delete("x", cas=1)
     down = KvStore(
-        VaultEndpoint(f"http://127.0.0.1:{free_port()}").client(openbao_root_token),
+        VaultEndpoint(f"http://127.0.0.1:{free_port()}").client(keymint_token),
         prefix=prefix,
         hook=lambda op, s, ok: seen.append((op, s, ok)),
     )

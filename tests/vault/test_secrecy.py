@@ -96,9 +96,9 @@ async def test_kv_values_and_keymints_token_never_leak(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     value = {"api_secret": mark()}
-    await kv.write("config/master", value, cas=0)
+    await kv.write("static-creds/mm", value, cas=0)
     await assert_clean_failure(
-        kv.write("config/master", value, cas=0), CasConflict, [value["api_secret"]], caplog
+        kv.write("static-creds/mm", value, cas=0), CasConflict, [value["api_secret"]], caplog
     )
 
     reader = make_token(f'path "secret/data/{prefix}/*" {{ capabilities = ["read"] }}')

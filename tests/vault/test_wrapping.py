@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import hvac
 import hvac.exceptions
 import pytest
 
 from keymint.vault import VaultEndpoint, wrap
 
 
-async def test_a_wrapped_secret_unwraps_once(root: hvac.Client, endpoint: VaultEndpoint) -> None:
+async def test_a_wrapped_secret_unwraps_once(endpoint: VaultEndpoint, keymint_token: str) -> None:
     secret = {"api_key": "k-123", "api_secret": "s-456"}
-    info = await wrap(root, secret, ttl_s=60)
+    info = await wrap(endpoint.client(keymint_token), secret, ttl_s=60)
     assert 0 < info.ttl_s <= 60
     assert info.creation_path == "sys/wrapping/wrap"
     assert info.accessor and info.creation_time
