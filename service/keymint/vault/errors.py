@@ -21,15 +21,16 @@ class VaultUnavailable(Unavailable):
     """Vault is unreachable, sealed, overloaded or failing."""
 
 
-class VaultDenied(KeymintError):
-    """Vault refused keymint's own token: a deployment problem, not the caller's."""
+class VaultDenied(Unavailable):
+    """Vault refused keymint's own token: a deployment problem, not the caller's, so keymint
+    is unavailable (503) until its policy or token is fixed."""
 
 
 class VaultRejected(KeymintError):
     """Vault refused a request keymint made: a keymint bug or a mismatched Vault setup."""
 
 
-class VaultLoginFailed(KeymintError):
+class VaultLoginFailed(Unavailable):
     """keymint could not log in to Vault with its configured auth method."""
 
 
