@@ -225,19 +225,35 @@ class OpenBaoCluster:
         return next((n for n in self.nodes if self.health(n) == HEALTH_ACTIVE), None)
 
     def wait_until_settled(self, timeout_s: float = 60.0) -> ManagedProcess:
-        """The active node, once every running unsealed node is active or standby and exactly
-        one is active."""
+        """The active node, once every running unsealed node is active or standby, exactly one
+        is active and every standby names it as leader (a node can say it is active in health
+        before it can write: it then redirects writes to itself)."""
         deadline = time.monotonic() + timeout_s
         while True:
             running = [n for n in self.nodes if n.proc.poll() is None]
             states = {n.name: self.health(n) for n in running}
             active = [n for n in running if states[n.name] == HEALTH_ACTIVE]
-            others = [states[n.name] for n in running if states[n.name] != HEALTH_ACTIVE]
-            if len(active) == 1 and all(s in (HEALTH_STANDBY, _HEALTH_SEALED) for s in others):
+            others = [n for n in running if states[n.name] != HEALTH_ACTIVE]
+            if (
+                len(active) == 1
+                and all(states[n.name] in (HEALTH_STANDBY, _HEALTH_SEALED) for n in others)
+                and all(
+                    self._leader_seen_by(n) == active[0].url
+                    for n in others
+                    if states[n.name] == HEALTH_STANDBY
+                )
+            ):
                 return active[0]
             if time.monotonic() > deadline:
                 raise StackError(f"OpenBao cluster did not settle: sys/health {states}")
             time.sleep(0.1)
+
+    def _leader_seen_by(self, node: ManagedProcess) -> str | None:
+        try:
+            leader = httpx.get(node.url + "/v1/sys/leader", timeout=2.0).json()
+        except (httpx.HTTPError, ValueError):
+            return None
+        return str(leader.get("leader_address") or "") or None
 
     def kill(self, node: ManagedProcess) -> None:
         """SIGKILL: no step-down, no flush; the other nodes notice by missed heartbeats."""
