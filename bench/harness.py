@@ -34,10 +34,17 @@ import hvac
 import yaml
 from pydantic import SecretStr
 
+from bench import failover
 from bench.vault_audit import AuditLog, Calls, start_openbao_audited
 from bybit_sim.control_client import SeededMaster, SimControl
 from keymint.bybit.client import BybitClient
-from keymint.devstack import ManagedProcess, start_keymint, start_openbao_dev, start_simulator
+from keymint.devstack import (
+    ManagedProcess,
+    start_keymint,
+    start_openbao_dev,
+    start_openbao_raft,
+    start_simulator,
+)
 from keymint.own_vault_policy import create_keymint_token
 
 LOOPBACK = "127.0.0.1"
@@ -83,6 +90,7 @@ class Sizes:
     idle_leases: int = 0  # revoke_leases
     idle_subaccounts: int = 0  # idle_leases / 20
     idle_s: float = 0.0  # min(60 s, sustained_s)
+    ha_bots: int = 3  # bots minting through the HA failover
 
     def __post_init__(self) -> None:
         self.calls_samples = self.calls_samples or min(20, self.mint_samples)
@@ -200,14 +208,15 @@ def start_km(
     prefix: str | None = None,
     default_jobs: bool = False,
     counted: bool = False,
+    openbao: ManagedProcess | None = None,
 ) -> Keymint:
     """`keymint serve` on its own prefix, its rate-limit scale matching the simulator's; on the
-    audited OpenBao when its Vault calls are `counted`.
+    audited OpenBao when its Vault calls are `counted`, on `openbao` when given.
 
     With `default_jobs`, every background job keeps keymint's own interval, as in production;
     otherwise reconciliation is pushed a day away."""
     prefix = prefix or "bench-" + secrets.token_hex(4)
-    server = w.counted if counted else w.bao
+    server = openbao or (w.counted if counted else w.bao)
     vault = w.vault(server)
     vault.secrets.kv.v2.create_or_update_secret(
         path=f"{prefix}/config/master",
@@ -1122,6 +1131,104 @@ async def measure_idle(w: World, sizes: Sizes) -> list[Row]:
     ]
 
 
+# --- 9. HA failover ----------------------------------------------------------------------
+
+
+async def measure_ha_failover(w: World, sizes: Sizes) -> list[Row]:
+    """Bots minting through keymint on a 3-node OpenBao raft cluster while its active node is
+    killed, then its successor sealed (bench/failover.py)."""
+    cluster = start_openbao_raft(w.log_dir / "ha-cluster", nodes=3)
+    try:
+        master = seed(w, 2)
+        km = start_km(
+            w,
+            master,
+            scale=SEED_SCALE,
+            openbao=cluster.wait_until_settled(),
+            env={
+                "KEYMINT_VAULT_ADDR": cluster.addr,
+                # The one reconciliation below is the only clean-up, and it may take any orphan.
+                "KEYMINT_SCHEDULER_ENABLED": "false",
+                "KEYMINT_RECONCILE_GRACE_S": "0",
+            },
+        )
+        failures: list[failover.Answer] = []
+
+        def run() -> list[failover.Phase]:
+            with (
+                failover.HealthWatch(cluster) as watch,
+                failover.MintLoops(km.url, ROLE, km.token, bots=sizes.ha_bots) as bots,
+            ):
+                phases = failover.drill(cluster, bots, watch)
+            failures.extend(a for a in [*bots.mints, *bots.revokes] if a.status != 200)
+            return phases
+
+        phases = await asyncio.to_thread(run)
+        async with httpx.AsyncClient(timeout=120) as http:
+            resp = await http.post(f"{km.url}/v1/reconcile", headers=km.headers())
+            resp.raise_for_status()
+            orphans = resp.json()["data"]["totals"]["orphans_deleted"]
+            leased = await http.get(
+                f"{km.url}/v1/leases", params={"limit": 1000}, headers=km.headers()
+            )
+            leased.raise_for_status()
+        stop_km(w, km)
+    finally:
+        cluster.stop()
+    owned = {lease.rsplit("-", 1)[1] for lease in leased.json()["data"]["keys"]}
+    with w.control() as control:
+        keys = [k for k in control.state()["keys"] if k["uid"] in master.subaccounts]
+    leaked = sum(k["note"].split(":", 1)[-1] not in owned for k in keys)
+    not_503 = Counter(a.status for a in failures if a.status != 503)
+    rows = []
+    for phase in phases:
+        lost = "active node SIGKILLed" if phase.how == "kill" else "active node sealed"
+        outage = phase.outage.end - phase.outage.start
+        inside = phase.inside
+        rows += [
+            Row(
+                f"HA failover, {lost}: time to first mint after election",
+                ms(phase.time_to_first_mint_s),
+                "ms",
+                f"no active node for {outage:.2f}s (health polled every 20 ms)",
+                "",
+                None,
+                f"{len(inside)} mints sent and answered while no node was active, "
+                f"{sum(m.status == 200 for m in inside)} of them succeeded",
+            ),
+            Row(
+                f"HA failover, {lost}: mints unavailable",
+                round(phase.unavailable_s, 2),
+                "s",
+                f"from the node {'reaped' if phase.how == 'kill' else 'sealed'} to the first mint",
+                "",
+                None,
+            ),
+        ]
+    succeeded_inside = sum(m.status == 200 for p in phases for m in p.inside)
+    tried_inside = sum(len(p.inside) for p in phases)
+    rows += [
+        Row(
+            "HA failover: mints that succeeded while no node was active",
+            succeeded_inside,
+            "mints",
+            f"of {tried_inside} sent and answered then; {len(failures)} failed answers in all, "
+            f"not a 503: {dict(not_503)}",
+            "0, every failure a 503",
+            succeeded_inside == 0 and not not_503,
+        ),
+        Row(
+            "HA failover: keys leaked after one reconciliation",
+            leaked,
+            "keys",
+            f"{len(keys)} keys at Bybit, {orphans} orphans deleted by the reconciliation",
+            "0",
+            leaked == 0,
+        ),
+    ]
+    return rows
+
+
 # --- the run -------------------------------------------------------------------------------
 
 MEASUREMENTS: list[tuple[str, Callable[[World, Sizes], Awaitable[list[Row]]]]] = [
@@ -1133,6 +1240,7 @@ MEASUREMENTS: list[tuple[str, Callable[[World, Sizes], Awaitable[list[Row]]]]] =
     ("sustained load", measure_sustained),
     ("vault calls", measure_vault_calls),
     ("idle replica", measure_idle),
+    ("ha failover", measure_ha_failover),
 ]
 
 

@@ -7,6 +7,7 @@ module, so what a developer runs is what the tests exercise.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import shutil
@@ -15,7 +16,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -126,11 +127,17 @@ def wait_until_ready(
 
 
 def _spawn(
-    name: str, argv: list[str], url: str, log_dir: Path, env: Mapping[str, str] | None = None
+    name: str,
+    argv: list[str],
+    url: str,
+    log_dir: Path,
+    env: Mapping[str, str] | None = None,
+    *,
+    append: bool = False,
 ) -> ManagedProcess:
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{name}.log"
-    with log_path.open("wb") as log:
+    with log_path.open("ab" if append else "wb") as log:
         proc = subprocess.Popen(
             argv,
             stdout=log,
@@ -171,6 +178,267 @@ def start_openbao_dev(
     mp.extra["root_token"] = root_token
     wait_until_ready(mp, "/v1/sys/health")
     return mp
+
+
+# Raft storage: the only storage of OpenBao that survives a restart, and the one HA runs on.
+_RAFT_NODE = """\
+storage "raft" {{
+  path = "{data}"
+  node_id = "{node_id}"
+  performance_multiplier = {multiplier}
+{joins}}}
+listener "tcp" {{
+  address = "{api}"
+  cluster_address = "{cluster}"
+  tls_disable = true
+}}
+api_addr = "http://{api}"
+cluster_addr = "https://{cluster}"
+"""
+HEALTH_ACTIVE = 200
+HEALTH_STANDBY = 429
+_HEALTH_UNINITIALISED = 501
+_HEALTH_SEALED = 503
+
+
+@dataclass
+class OpenBaoCluster:
+    """OpenBao servers on loopback sharing one raft cluster, initialised with one key share.
+
+    Each node's `extra` holds the root token as a dev server's does, so any node can stand in
+    where one OpenBao is expected; `addr` lists every node, for a client that follows the
+    active one. Sealing, killing and restarting a node are the operator's moves a test makes.
+    """
+
+    nodes: list[ManagedProcess]
+    root_token: str = field(repr=False)
+    unseal_key: str = field(repr=False)
+
+    @property
+    def addr(self) -> str:
+        return ",".join(node.url for node in self.nodes)
+
+    def health(self, node: ManagedProcess) -> int | None:
+        """`sys/health`'s status: 200 active, 429 standby, 503 sealed; None when no answer."""
+        try:
+            return httpx.get(node.url + "/v1/sys/health", timeout=2.0).status_code
+        except httpx.HTTPError:
+            return None
+
+    def active(self) -> ManagedProcess | None:
+        return next((n for n in self.nodes if self.health(n) == HEALTH_ACTIVE), None)
+
+    def wait_until_settled(self, timeout_s: float = 60.0) -> ManagedProcess:
+        """The active node, once every running unsealed node is active or standby, exactly one
+        is active and every standby names it as leader (a node can say it is active in health
+        before it can write: it then redirects writes to itself)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            running = [n for n in self.nodes if n.proc.poll() is None]
+            states = {n.name: self.health(n) for n in running}
+            active = [n for n in running if states[n.name] == HEALTH_ACTIVE]
+            others = [n for n in running if states[n.name] != HEALTH_ACTIVE]
+            if (
+                len(active) == 1
+                and all(states[n.name] in (HEALTH_STANDBY, _HEALTH_SEALED) for n in others)
+                and all(
+                    self._leader_seen_by(n) == active[0].url
+                    for n in others
+                    if states[n.name] == HEALTH_STANDBY
+                )
+            ):
+                return active[0]
+            if time.monotonic() > deadline:
+                raise StackError(f"OpenBao cluster did not settle: sys/health {states}")
+            time.sleep(0.1)
+
+    def _leader_seen_by(self, node: ManagedProcess) -> str | None:
+        try:
+            leader = httpx.get(node.url + "/v1/sys/leader", timeout=2.0).json()
+        except (httpx.HTTPError, ValueError):
+            return None
+        return str(leader.get("leader_address") or "") or None
+
+    def kill(self, node: ManagedProcess) -> None:
+        """SIGKILL: no step-down, no flush; the other nodes notice by missed heartbeats."""
+        node.proc.kill()
+        node.proc.wait(timeout=10)
+
+    def restart(self, node: ManagedProcess, timeout_s: float = 60.0) -> None:
+        """Start a stopped node again on its data, and unseal it."""
+        if node.proc.poll() is None:
+            raise StackError(f"{node.name} is still running")
+        again = _spawn(
+            node.name,
+            [bao_binary(), "server", f"-config={node.extra['config']}"],
+            node.url,
+            node.log_path.parent,
+            append=True,
+        )
+        node.proc = again.proc
+        self.unseal(node, timeout_s)
+
+    def seal(self, node: ManagedProcess) -> None:
+        """Seal a node through the API (`PUT sys/seal`), as an operator answering an incident."""
+        resp = httpx.put(
+            node.url + "/v1/sys/seal", headers={"X-Vault-Token": self.root_token}, timeout=30
+        )
+        if resp.status_code != 204:
+            raise StackError(f"sealing {node.name}: HTTP {resp.status_code}")
+
+    def unseal(self, node: ManagedProcess, timeout_s: float = 60.0) -> None:
+        """Unseal until the node serves (a node joining by `retry_join` needs the key too)."""
+        deadline = time.monotonic() + timeout_s
+        last = "no answer"
+        while (status := self.health(node)) not in (HEALTH_ACTIVE, HEALTH_STANDBY):
+            if node.proc.poll() is not None:
+                raise StackError(f"{node.name} exited:\n{node.log_tail()}")
+            if time.monotonic() > deadline:
+                raise StackError(f"{node.name} not unsealed after {timeout_s:.0f}s ({last})")
+            if status in (_HEALTH_UNINITIALISED, _HEALTH_SEALED):
+                try:
+                    _bao(["operator", "unseal", self.unseal_key], node)
+                except StackError as exc:  # a join still under way refuses; ask again
+                    last = str(exc)
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+
+def _bao(args: list[str], node: ManagedProcess) -> str:
+    """The `bao` command against one node, as an operator types it (no TTY: arguments only)."""
+    done = subprocess.run(
+        [bao_binary(), *args],
+        env={**os.environ, "BAO_ADDR": node.url, "HOME": node.extra["home"]},
+        capture_output=True,
+        stdin=subprocess.DEVNULL,
+        timeout=60,
+        check=False,
+    )
+    if done.returncode != 0:
+        # Only the subcommand: the arguments may hold the unseal key.
+        err = done.stderr.decode(errors="replace").strip()[-300:]
+        raise StackError(f"`bao {' '.join(args[:2])}` on {node.name} failed: {err}")
+    return done.stdout.decode()
+
+
+def start_openbao_raft(
+    log_dir: Path, *, nodes: int = 1, performance_multiplier: int = 1
+) -> OpenBaoCluster:
+    """OpenBao on raft storage, as a platform team runs it: `nodes` servers from the same binary,
+    the first initialised (`bao operator init`, one key share) and unsealed, the others joining
+    it by `retry_join` when unsealed; KV v2 at `secret/`, which only a dev server has by itself.
+
+    One node is a server that survives restarts; three are an HA cluster with one active node
+    and two standbys. A `performance_multiplier` of 1 (production default: 5) suits loopback:
+    a lost active node is replaced in seconds rather than tens of seconds.
+    """
+    ports = [(free_port(), free_port()) for _ in range(nodes)]
+    members: list[ManagedProcess] = []
+    try:
+        for i, (api_port, cluster_port) in enumerate(ports, start=1):
+            name = f"openbao-n{i}"
+            home = log_dir / name
+            (home / "raft").mkdir(parents=True, exist_ok=True)
+            joins = "".join(
+                f'  retry_join {{ leader_api_addr = "http://{LOOPBACK}:{other}" }}\n'
+                for j, (other, _) in enumerate(ports, start=1)
+                if i > 1 and j != i
+            )
+            config = home / "config.hcl"
+            config.write_text(
+                _RAFT_NODE.format(
+                    data=home / "raft",
+                    node_id=f"n{i}",
+                    multiplier=performance_multiplier,
+                    joins=joins,
+                    api=f"{LOOPBACK}:{api_port}",
+                    cluster=f"{LOOPBACK}:{cluster_port}",
+                )
+            )
+            mp = _spawn(
+                name,
+                [bao_binary(), "server", f"-config={config}"],
+                f"http://{LOOPBACK}:{api_port}",
+                log_dir,
+            )
+            mp.extra.update(config=str(config), home=str(home))
+            members.append(mp)
+        first = members[0]
+        wait_until_ready(first, "/v1/sys/health", ok_status=_HEALTH_UNINITIALISED)
+        init = json.loads(
+            _bao(["operator", "init", "-key-shares=1", "-key-threshold=1", "-format=json"], first)
+        )
+        cluster = OpenBaoCluster(members, init["root_token"], init["unseal_keys_b64"][0])
+        for mp in members:
+            mp.extra["root_token"] = cluster.root_token
+        cluster.unseal(first)
+        active = cluster.wait_until_settled()
+        _mount_kv_v2(active, cluster.root_token)
+        # Autopilot makes a joined node a voter once it has been healthy this long (default
+        # 10 s); until then a cluster that loses its active node has no quorum.
+        _root_call(
+            active,
+            cluster.root_token,
+            "POST",
+            "sys/storage/raft/autopilot/configuration",
+            {"server_stabilization_time": "1s"},
+        )
+        for mp in members[1:]:
+            cluster.unseal(mp)
+        cluster.wait_until_settled()
+        _wait_for_voters(active, cluster.root_token, len(members))
+    except BaseException:
+        for mp in members:
+            mp.stop()
+        raise
+    return cluster
+
+
+def _root_call(
+    node: ManagedProcess,
+    token: str,
+    method: str,
+    path: str,
+    body: Mapping[str, Any] | None = None,
+    *,
+    ok: tuple[int, ...] = (200, 204),
+) -> httpx.Response:
+    resp = httpx.request(
+        method, f"{node.url}/v1/{path}", headers={"X-Vault-Token": token}, json=body, timeout=30
+    )
+    if resp.status_code not in ok:
+        raise StackError(f"{method} {path} on {node.name}: HTTP {resp.status_code}")
+    return resp
+
+
+def _poll(what: str, ready: Callable[[], bool], timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not ready():
+        if time.monotonic() > deadline:
+            raise StackError(f"{what}: not done after {timeout_s:.0f}s")
+        time.sleep(0.1)
+
+
+def _mount_kv_v2(active: ManagedProcess, token: str) -> None:
+    _root_call(
+        active, token, "POST", "sys/mounts/secret", {"type": "kv", "options": {"version": "2"}}
+    )
+    # A new KV v2 mount refuses writes until it has upgraded its storage layout.
+    _poll(
+        "KV v2 at secret/",
+        lambda: _root_call(active, token, "GET", "secret/config", ok=(200, 400)).status_code == 200,
+    )
+
+
+def _wait_for_voters(active: ManagedProcess, token: str, count: int) -> None:
+    def voters() -> int:
+        config = _root_call(active, token, "GET", "sys/storage/raft/configuration").json()
+        return sum(bool(s["voter"]) for s in config["data"]["config"]["servers"])
+
+    _poll(f"{count} raft voters", lambda: voters() == count)
 
 
 def start_simulator(

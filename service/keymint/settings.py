@@ -104,7 +104,11 @@ class Settings(BaseSettings):
     )
     reconcile_interval_s: float = Field(default=600.0, gt=0)
 
-    vault_addr: str = "http://127.0.0.1:8200"
+    vault_addr: str = Field(
+        default="http://127.0.0.1:8200",
+        description="Vault's address, or each node's of an HA cluster, comma-separated: every "
+        "call goes to the node whose sys/health answers active",
+    )
     vault_auth_method: Literal["token", "approle", "kubernetes"] = "token"
     vault_token: SecretStr | None = None
     vault_approle_role_id: str | None = None

@@ -15,7 +15,7 @@ from stackkit import ADMIN_RULES, Stack
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 # Few per operation keeps `make test` short; `make fuzz` sets thousands in all.
-EXAMPLES = int(os.environ.get("KEYMINT_FUZZ_EXAMPLES", "8"))
+EXAMPLES = int(os.environ.get("KEYMINT_FUZZ_EXAMPLES", "5"))
 SEED = int(os.environ.get("KEYMINT_FUZZ_SEED", "20261201"))
 
 

@@ -13,7 +13,15 @@ import httpx
 import hvac
 import pytest
 
-from keymint.devstack import LOOPBACK, ManagedProcess, bao_binary, free_port, start_openbao_dev
+from keymint.devstack import (
+    LOOPBACK,
+    ManagedProcess,
+    OpenBaoCluster,
+    bao_binary,
+    free_port,
+    start_openbao_dev,
+    start_openbao_raft,
+)
 from keymint.own_vault_policy import create_keymint_token
 from keymint.vault import KvStore, VaultEndpoint
 
@@ -73,6 +81,15 @@ def second_openbao(tmp_path: Path) -> Iterator[ManagedProcess]:
     mp = start_openbao_dev(tmp_path)
     yield mp
     mp.stop()
+
+
+@pytest.fixture(scope="session")
+def openbao_raft(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenBaoCluster]:
+    """A one-node raft server set up as a platform team sets one up: `bao operator init`,
+    unseal, KV v2 mounted by hand; its root token is the one `init` printed."""
+    cluster = start_openbao_raft(tmp_path_factory.mktemp("bao-raft"))
+    yield cluster
+    cluster.stop()
 
 
 @pytest.fixture(scope="session")

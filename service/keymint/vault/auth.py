@@ -35,7 +35,7 @@ class TokenTtl:
 
     @classmethod
     def from_auth(cls, auth: dict[str, Any]) -> TokenTtl:
-        return cls(int(auth["lease_duration"]), bool(auth["renewable"]))
+        return cls(int(auth["lease_duration"]), bool(auth.get("renewable", False)))
 
 
 class LoginMethod(Protocol):
@@ -63,7 +63,8 @@ class TokenAuth:
     def login(self, client: hvac.Client) -> TokenTtl:
         client.token = self.token.get_secret_value()
         data = client.auth.token.lookup_self()["data"]
-        return TokenTtl(int(data["ttl"]), bool(data["renewable"]))
+        # The root token `bao operator init` prints has no `renewable` (a dev server's has).
+        return TokenTtl(int(data["ttl"]), bool(data.get("renewable", False)))
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from keymint.errors import KeymintError
+from keymint.vault.cluster import ActiveNode, FollowActive
 from keymint.vault.errors import VaultUnavailable, translate
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,8 @@ _VAULT_THREADS = ThreadPoolExecutor(VAULT_CONCURRENCY, thread_name_prefix="vault
 
 
 class VaultEndpoint:
-    """One Vault server; hands out hvac clients that share a connection pool."""
+    """One Vault server, or the nodes of an HA cluster (`addr` comma-separated, every call sent
+    to the active node); hands out hvac clients that share a connection pool."""
 
     def __init__(
         self,
@@ -71,17 +73,29 @@ class VaultEndpoint:
         timeout_s: int = 10,
         namespace: str | None = None,
     ) -> None:
-        self.addr = addr.rstrip("/")
+        self.addrs = [a.strip().rstrip("/") for a in addr.split(",") if a.strip()]
+        if not self.addrs:
+            raise ValueError("the Vault address is empty")
+        self.addr = self.addrs[0]
         self.tls = tls or TlsOptions()
         self.timeout_s = timeout_s
         self.namespace = namespace
-        self._http = requests.Session()
-        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=VAULT_CONCURRENCY)
-        self._http.mount("http://", adapter)
-        self._http.mount("https://", adapter)
+        # One address may be a load balancer: what answers there is Vault's business.
+        if len(self.addrs) == 1:
+            self._http = self._pooled(requests.Session(), hosts=1)
+        else:
+            probe = self._pooled(requests.Session(), hosts=len(self.addrs))
+            nodes = ActiveNode(self.addrs, probe=probe, timeout_s=min(2.0, timeout_s))
+            self._http = self._pooled(FollowActive(self.addr, nodes), hosts=len(self.addrs))
+
+    def _pooled(self, http: requests.Session, *, hosts: int) -> requests.Session:
+        adapter = HTTPAdapter(pool_connections=hosts, pool_maxsize=VAULT_CONCURRENCY)
+        http.mount("http://", adapter)
+        http.mount("https://", adapter)
         # hvac prefers a session's own verify/cert over its arguments, so both must agree.
-        self._http.verify = self.tls.verify
-        self._http.cert = self.tls.cert
+        http.verify = self.tls.verify
+        http.cert = self.tls.cert
+        return http
 
     def client(self, token: str = "") -> hvac.Client:
         # Never None: hvac would then fall back to VAULT_TOKEN or ~/.vault-token.
@@ -99,7 +113,7 @@ class VaultEndpoint:
         self._http.close()
 
     def __repr__(self) -> str:
-        return f"VaultEndpoint({self.addr!r})"
+        return f"VaultEndpoint({','.join(self.addrs)!r})"
 
 
 async def call(

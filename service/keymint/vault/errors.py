@@ -21,6 +21,10 @@ class VaultUnavailable(Unavailable):
     """Vault is unreachable, sealed, overloaded or failing."""
 
 
+class NoActiveNode(requests.ConnectionError):
+    """No address of an HA cluster answers as its active node (raised inside a Vault call)."""
+
+
 class VaultDenied(Unavailable):
     """Vault refused keymint's own token: a deployment problem, not the caller's, so keymint
     is unavailable (503) until its policy or token is fixed."""
@@ -56,6 +60,8 @@ def translate(
 ) -> KeymintError:
     """The keymint error for `exc`; `denied` builds the error for a 401/403 answer."""
     where = f"{op} on {target!r}"
+    if isinstance(exc, NoActiveNode):
+        return VaultUnavailable(f"Vault has no active node ({where}: {exc})")
     if isinstance(exc, requests.RequestException):
         return VaultUnavailable(f"Vault is unreachable ({where}: {type(exc).__name__})")
     for kind, state in _UNAVAILABLE:
