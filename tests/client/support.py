@@ -25,4 +25,4 @@ def client_for(stack: Stack, role: str = "fast") -> Keymint:
 
 
 def api_keys_at_bybit(stack: Stack) -> set[str]:
-    return {k["api_key"] for k in stack.keys_at_bybit()}
+    return {k["apiKey"] for k in stack.keys_at_bybit()}

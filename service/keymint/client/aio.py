@@ -55,6 +55,7 @@ class AsyncKeymint:
         self.retry = retry or RetryPolicy()
         self.clock = clock
         self.http = httpx.AsyncClient(timeout=timeout_s)
+        self.leases: list[AsyncLease] = []
 
     async def send(self, request: Request, *, auth: bool = True) -> httpx.Response:
         attempt, waited, relogged = 0, 0.0, False
@@ -113,7 +114,9 @@ class AsyncKeymint:
             listeners=[on_rotate] if on_rotate else [],
         )
         plan.start(times)
-        return AsyncLease(self, plan)
+        lease = AsyncLease(self, plan)
+        self.leases.append(lease)
+        return lease
 
     async def _mint(
         self, spec: MintSpec, idempotency_key: str | None
@@ -148,6 +151,9 @@ class AsyncKeymint:
             return True
 
     async def aclose(self) -> None:
+        """Close (revoke) the leases still open, then the connections."""
+        for lease in list(self.leases):
+            await lease.aclose()
         await self.http.aclose()
 
     async def __aenter__(self) -> Self:
@@ -202,6 +208,9 @@ class AsyncLease:
 
     async def aclose(self) -> None:
         """Stop renewing and revoke this lease and any replaced one still in its grace."""
+        if self not in self._client.leases:
+            return
+        self._client.leases.remove(self)
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task

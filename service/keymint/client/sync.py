@@ -56,6 +56,7 @@ class Keymint:
         self.retry = retry or RetryPolicy()
         self.clock = clock
         self.http = httpx.Client(timeout=timeout_s)
+        self.leases: list[Lease] = []
 
     def send(self, request: Request, *, auth: bool = True) -> httpx.Response:
         """The answer to `request`, after the retries the policy allows; a refusal raises."""
@@ -121,7 +122,9 @@ class Keymint:
             listeners=[on_rotate] if on_rotate else [],
         )
         plan.start(times)
-        return Lease(self, plan)
+        lease = Lease(self, plan)
+        self.leases.append(lease)
+        return lease
 
     def _mint(self, spec: MintSpec, idempotency_key: str | None) -> tuple[Credentials, LeaseTimes]:
         body = self.send(spec.request(self.addr, idempotency_key)).json()
@@ -158,6 +161,9 @@ class Keymint:
             return True
 
     def close(self) -> None:
+        """Close (revoke) the leases still open, then the connections."""
+        for lease in list(self.leases):
+            lease.close()
         self.http.close()
 
     def __enter__(self) -> Self:
@@ -226,6 +232,8 @@ class Lease:
 
     def close(self) -> None:
         """Stop renewing and revoke this lease and any replaced one still in its grace."""
+        if self._stop.is_set():
+            return
         self._stop.set()
         with self._lock:
             pending = [lease_id for _, lease_id in self._plan.retiring]
@@ -235,6 +243,8 @@ class Lease:
                     self._client.revoke(lease_id)
                 except KeymintError as exc:
                     log.warning("could not revoke %s: %s", lease_id, exc.message)
+        if self in self._client.leases:
+            self._client.leases.remove(self)
         if threading.current_thread() is not self._thread:
             self._thread.join(timeout=10)
 
