@@ -21,16 +21,19 @@ from stackkit import ADMIN_RULES, MakeStack, Stack
 
 def test_refusals_are_typed_and_never_carry_the_token(stack: Stack) -> None:
     token = stack.token(ADMIN_RULES)
-    with Keymint(stack.url, token=StaticToken(token)) as keymint:
-        with pytest.raises(RoleNotFound) as missing:
-            keymint.mint("no-such-role")
+    with (
+        Keymint(stack.url, token=StaticToken(token)) as keymint,
+        pytest.raises(RoleNotFound) as missing,
+    ):
+        keymint.mint("no-such-role")
     bot = stack.token(bot_rules("spot-trader"))
-    with Keymint(stack.url, token=StaticToken(bot)) as keymint:
-        with pytest.raises(Forbidden) as denied:
-            keymint.mint("monitor")
-    with Keymint(stack.url, token=StaticToken("s.not-a-real-token-123")) as stranger:
-        with pytest.raises(Forbidden) as unknown:
-            stranger.mint("spot-trader")
+    with Keymint(stack.url, token=StaticToken(bot)) as keymint, pytest.raises(Forbidden) as denied:
+        keymint.mint("monitor")
+    with (
+        Keymint(stack.url, token=StaticToken("s.not-a-real-token-123")) as stranger,
+        pytest.raises(Forbidden) as unknown,
+    ):
+        stranger.mint("spot-trader")
     for error, secret in [(missing, token), (denied, bot), (unknown, "s.not-a-real-token-123")]:
         text = f"{error.value} {error.value!r}"
         assert secret not in text
@@ -40,11 +43,13 @@ def test_refusals_are_typed_and_never_carry_the_token(stack: Stack) -> None:
 
 def test_credentials_never_show_their_secret(stack: Stack) -> None:
     token = stack.token(bot_rules("spot-trader"))
-    with Keymint(stack.url, token=StaticToken(token)) as keymint:
-        with keymint.mint("spot-trader") as lease:
-            secret = lease.credentials.api_secret
-            assert secret not in repr(lease.credentials) and secret not in str(lease.credentials)
-            assert secret not in repr(lease)
+    with (
+        Keymint(stack.url, token=StaticToken(token)) as keymint,
+        keymint.mint("spot-trader") as lease,
+    ):
+        secret = lease.credentials.api_secret
+        assert secret not in repr(lease.credentials) and secret not in str(lease.credentials)
+        assert secret not in repr(lease)
 
 
 def test_a_token_file_is_read_at_every_use(stack: Stack, tmp_path: Path) -> None:

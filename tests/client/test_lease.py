@@ -31,15 +31,17 @@ def test_before_max_ttl_the_replacement_comes_first_then_the_old_key_goes(
 ) -> None:
     stack = make_stack(roles=fast_roles())
     rotated: list[Credentials] = []
-    with client_for(stack) as keymint:
-        with keymint.mint("fast", on_rotate=rotated.append, grace_s=1.0) as lease:
-            old = lease.credentials
-            wait_for(lambda: len(rotated) == 1, 15)
-            new = rotated[0]
-            assert lease.credentials == new and new.api_key != old.api_key
-            # Both keys work during the grace; then the old one is deleted at Bybit.
-            wait_for(lambda: old.api_key not in api_keys_at_bybit(stack), 10)
-            assert new.api_key in api_keys_at_bybit(stack)
+    with (
+        client_for(stack) as keymint,
+        keymint.mint("fast", on_rotate=rotated.append, grace_s=1.0) as lease,
+    ):
+        old = lease.credentials
+        wait_for(lambda: len(rotated) == 1, 15)
+        new = rotated[0]
+        assert lease.credentials == new and new.api_key != old.api_key
+        # Both keys work during the grace; then the old one is deleted at Bybit.
+        wait_for(lambda: old.api_key not in api_keys_at_bybit(stack), 10)
+        assert new.api_key in api_keys_at_bybit(stack)
         assert new.api_key not in api_keys_at_bybit(stack)
 
 
@@ -58,12 +60,14 @@ def test_a_retried_mint_with_the_same_idempotency_key_is_the_same_lease(
     make_stack: MakeStack,
 ) -> None:
     stack = make_stack(roles=fast_roles())
-    with client_for(stack) as keymint:
-        with keymint.mint("fast", idempotency_key="boot-7", instance_id="bot-7") as first:
-            again = keymint.mint("fast", idempotency_key="boot-7", instance_id="bot-7")
-            assert again.lease_id == first.lease_id
-            assert again.credentials == first.credentials
-            again.close()
+    with (
+        client_for(stack) as keymint,
+        keymint.mint("fast", idempotency_key="boot-7", instance_id="bot-7") as first,
+    ):
+        again = keymint.mint("fast", idempotency_key="boot-7", instance_id="bot-7")
+        assert again.lease_id == first.lease_id
+        assert again.credentials == first.credentials
+        again.close()
 
 
 def test_a_full_pool_is_waited_out_by_retry_after(
@@ -86,7 +90,9 @@ def test_a_full_pool_is_waited_out_by_retry_after(
 def test_a_wrapped_answer_is_unwrapped_at_vault(make_stack: MakeStack) -> None:
     stack = make_stack(roles=fast_roles())
     token = StaticToken(stack.token(bot_rules("fast")))
-    with Keymint(stack.url, token=token, vault_addr=stack.vault.url) as keymint:
-        with keymint.mint("fast", wrap_ttl=60) as lease:
-            assert lease.credentials.api_key in api_keys_at_bybit(stack)
-            assert keymint.lookup(lease.lease_id)["api_key"] == lease.credentials.api_key
+    with (
+        Keymint(stack.url, token=token, vault_addr=stack.vault.url) as keymint,
+        keymint.mint("fast", wrap_ttl=60) as lease,
+    ):
+        assert lease.credentials.api_key in api_keys_at_bybit(stack)
+        assert keymint.lookup(lease.lease_id)["api_key"] == lease.credentials.api_key
