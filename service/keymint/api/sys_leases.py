@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends
 from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from keymint.api.deps import (
     LEASE_ID_PATTERN,
@@ -41,7 +41,7 @@ BodyLeaseId = Annotated[
     str, Field(pattern=LEASE_ID_PATTERN, description=f"A lease id, {LEASE_ID_FORM}")
 ]
 Sync = Annotated[
-    bool | None,
+    StrictBool | None,
     Field(
         description="Accepted as Vault's clients send it; keymint always deletes the key at "
         "once, and answers 202 while Bybit has not confirmed (it retries)"
