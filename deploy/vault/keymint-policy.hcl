@@ -37,6 +37,13 @@ path "auth/token/renew-self" {
   capabilities = ["update"]
 }
 
+# Leases die with their token: the leader asks, by accessor, whether each token that minted a
+# live lease still exists (KEYMINT_TOKEN_CHECK_INTERVAL_S). It reads the token's metadata only;
+# lookup-accessor never returns the token itself.
+path "auth/token/lookup-accessor" {
+  capabilities = ["update"]
+}
+
 # X-Vault-Wrap-TTL: a minted secret handed out as a single-use wrapping token.
 path "sys/wrapping/wrap" {
   capabilities = ["update"]

@@ -9,7 +9,17 @@ import structlog
 from fastapi import FastAPI
 
 from keymint import __version__, wiring
-from keymint.api import config, creds, leases, reconcile, roles, static_roles, subaccounts, sys
+from keymint.api import (
+    config,
+    creds,
+    leases,
+    reconcile,
+    roles,
+    static_roles,
+    subaccounts,
+    sys,
+    sys_leases,
+)
 from keymint.api.errors import install_error_handlers
 from keymint.api.middleware import RequestContext
 from keymint.engine.layout import LegacyLayout
@@ -62,7 +72,17 @@ def create_app(
     )
     routers = [
         module.router
-        for module in (sys, creds, leases, roles, static_roles, config, reconcile, subaccounts)
+        for module in (
+            sys,
+            sys_leases,
+            creds,
+            leases,
+            roles,
+            static_roles,
+            config,
+            reconcile,
+            subaccounts,
+        )
     ]
     install_error_handlers(app, [route for router in routers for route in router.routes])
     app.add_middleware(RequestContext)

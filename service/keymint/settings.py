@@ -73,6 +73,12 @@ class Settings(BaseSettings):
         description="how often the leader sweeps the sub-account records: expiry, retried "
         "deletions, warm-pool trims and refills, and the state gauges",
     )
+    token_check_interval_s: float = Field(
+        default=60.0,
+        ge=0,
+        description="how often the leader asks Vault whether the tokens that minted live "
+        "leases still exist, and revokes the leases of tokens that do not (0: never)",
+    )
     master_refresh_s: float = Field(
         default=5.0,
         gt=0,

@@ -25,6 +25,7 @@ from keymint.engine.dynamic.leases import LeaseService
 from keymint.engine.dynamic.minting import Minting
 from keymint.engine.dynamic.role import RoleStore
 from keymint.engine.dynamic.role_admin import Roles
+from keymint.engine.dynamic.token_leases import TokenLeases
 from keymint.engine.dynamic.warm_pool import WarmPool
 from keymint.engine.keys.accounts import AccountStore
 from keymint.engine.keys.capacity import CapacityView
@@ -54,6 +55,7 @@ from keymint.vault import (
     KvStore,
     LoginMethod,
     TlsOptions,
+    TokenAccessors,
     TokenAuth,
     VaultEndpoint,
     VaultSession,
@@ -141,6 +143,7 @@ class Services:
     capacity: CapacityView
     rotator: StaticRotator
     sweep: Sweep
+    token_leases: TokenLeases
     leader: LeaderLock
     scheduler: Scheduler | None
     master_health: MasterHealth
@@ -312,6 +315,13 @@ async def start(
         rotations=rotator.last_rotations,
         clock=clock,
     )
+    token_leases = TokenLeases(
+        store,
+        deleter,
+        role_store,
+        TokenAccessors(session, hook=hooks.vault_operation),
+        hash_accessor=leases.hash_accessor,
+    )
     await _replay_intents(reconciler)
     leader = LeaderLock(
         kv, settings.replica_id, lease_s=settings.leader_lease_s, clock=clock, monotonic=monotonic
@@ -344,6 +354,15 @@ async def start(
                 jitter_s=settings.reconcile_interval_s / 20,
             ),
         ]
+        if settings.token_check_interval_s > 0:
+            jobs.append(
+                Job(
+                    "token-check",
+                    settings.token_check_interval_s,
+                    lambda: token_leases.run(leader.fence()),
+                    jitter_s=min(1.0, settings.token_check_interval_s / 10),
+                )
+            )
         scheduler = Scheduler(leader, jobs, on_leadership=leadership.show)
         scheduler.start()
     log.info(
@@ -373,6 +392,7 @@ async def start(
         ),
         rotator=rotator,
         sweep=sweep,
+        token_leases=token_leases,
         leader=leader,
         scheduler=scheduler,
         master_health=master_health,

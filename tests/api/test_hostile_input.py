@@ -26,6 +26,7 @@ NAME_ROUTES = [
     ("GET", "/v1/static-creds/{}"),
     ("POST", "/v1/rotate-role/{}"),
     ("POST", "/v1/creds/{}"),
+    ("GET", "/v1/creds/{}"),
     ("POST", "/v1/leases/revoke-prefix/{}"),
 ]
 
@@ -252,7 +253,9 @@ def test_a_wrong_method_is_a_405_listing_every_method_of_the_path(stack: Stack) 
     lease = f"keymint/creds/monitor/{stack.master.subaccounts[0]}-{'a' * 24}"
     for method, path, allowed in (
         ("POST", "/v1/roles/x", "DELETE, GET, PUT"),
-        ("PATCH", "/v1/creds/spot-trader", "POST, PUT"),
+        ("PATCH", "/v1/creds/spot-trader", "GET, POST, PUT"),
+        ("GET", "/v1/sys/leases/lookup", "POST, PUT"),
+        ("GET", f"/v1/sys/leases/revoke/{lease}", "POST, PUT"),
         ("GET", f"/v1/leases/{lease}/renew", "POST, PUT"),
         ("GET", "/v1/leases/revoke-prefix/x", "POST, PUT"),
         ("POST", "/v1/config", "GET, PUT"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Header
+from fastapi import APIRouter, Body, Depends, Header, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -13,6 +13,8 @@ from keymint.api.envelope import ERRORS, VaultResponse, WrapInfoOut, envelope
 from keymint.engine.caller import Caller
 from keymint.engine.durations import DURATION_PATTERN, iso
 from keymint.engine.dynamic.idempotency import MAX_KEY_LENGTH, Minted
+from keymint.engine.dynamic.minting import Minting
+from keymint.wiring import Services
 
 router = APIRouter(tags=["creds"])
 
@@ -77,6 +79,63 @@ MINT_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        min_length=1,
+        max_length=MAX_KEY_LENGTH,
+        description="Retries with the same key within 10 minutes get the same lease",
+    ),
+]
+XVaultWrapTtl = Annotated[
+    str | None,
+    Header(
+        max_length=64,
+        pattern=DURATION_PATTERN,
+        description="Wrap the answer, like Vault's header (a duration)",
+    ),
+]
+XKeymintInstance = Annotated[
+    str | None,
+    Header(max_length=128, description="The bot instance id (or `instance_id` in the body)"),
+]
+
+
+@router.get(
+    "/v1/creds/{role}",
+    operation_id="creds_read",
+    summary="Mint a key for a role on read, as Vault's dynamic engines do (`bao read creds/R`)",
+    response_model=VaultResponse[CredsData],
+    responses=MINT_ERRORS,
+)
+async def mint_on_read(
+    role: RoleName,
+    minting: MintingDep,
+    found: ServicesDep,
+    caller: Annotated[Caller, Depends(require("read", "creds/{role}"))],
+    ttl: Annotated[
+        str | None,
+        Query(max_length=64, pattern=DURATION_PATTERN, description="Lease TTL, as in the body"),
+    ] = None,
+    instance_id: Annotated[str, Query(max_length=128, description="As in the body")] = "",
+    idempotency_key: IdempotencyKey = None,
+    x_vault_wrap_ttl: XVaultWrapTtl = None,
+    x_keymint_instance: XKeymintInstance = None,
+) -> JSONResponse:
+    """The same as the POST, with its options as query parameters (`bao read creds/R
+    ttl=30m` sends `?ttl=30m`). Like Vault, a read needs `read` on the policy path
+    `keymint/creds/<role>`, where a write (POST, PUT) needs `update`."""
+    return await _mint(
+        role,
+        CredsRequest(ttl=ttl, instance_id=x_keymint_instance or instance_id),
+        minting,
+        found,
+        caller,
+        idempotency_key,
+        x_vault_wrap_ttl,
+    )
+
+
 @router.put(
     "/v1/creds/{role}",
     operation_id="creds_mint_put",
@@ -97,32 +156,29 @@ async def mint(
     found: ServicesDep,
     caller: Annotated[Caller, Depends(require("update", "creds/{role}"))],
     body: Annotated[CredsRequest | None, Body()] = None,
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            min_length=1,
-            max_length=MAX_KEY_LENGTH,
-            description="Retries with the same key within 10 minutes get the same lease",
-        ),
-    ] = None,
-    x_vault_wrap_ttl: Annotated[
-        str | None,
-        Header(
-            max_length=64,
-            pattern=DURATION_PATTERN,
-            description="Wrap the answer, like Vault's header (a duration)",
-        ),
-    ] = None,
-    x_keymint_instance: Annotated[
-        str | None,
-        Header(max_length=128, description="The bot instance id (or `instance_id` in the body)"),
-    ] = None,
+    idempotency_key: IdempotencyKey = None,
+    x_vault_wrap_ttl: XVaultWrapTtl = None,
+    x_keymint_instance: XKeymintInstance = None,
 ) -> JSONResponse:
     """A fresh IP-pinned key on one of the role's sub-accounts, with a lease.
 
     The secret is in this answer only (`Cache-Control: no-store`).
     """
     request = body or CredsRequest()
+    if x_keymint_instance:
+        request = request.model_copy(update={"instance_id": x_keymint_instance})
+    return await _mint(role, request, minting, found, caller, idempotency_key, x_vault_wrap_ttl)
+
+
+async def _mint(
+    role: str,
+    request: CredsRequest,
+    minting: Minting,
+    found: Services,
+    caller: Caller,
+    idempotency_key: str | None,
+    x_vault_wrap_ttl: str | None,
+) -> JSONResponse:
     ttl = duration_field(request.ttl, "ttl")
     # Checked before the key exists: Vault refusing the wrap later would strand it.
     wrap_ttl = duration_field(
@@ -132,7 +188,7 @@ async def mint(
         role,
         caller=caller,
         ttl=ttl,
-        instance_id=x_keymint_instance or request.instance_id,
+        instance_id=request.instance_id,
         idempotency_key=idempotency_key,
     )
     answer = _answer(minted)

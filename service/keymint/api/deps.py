@@ -14,7 +14,12 @@ from pydantic import StrictInt, StrictStr, WithJsonSchema
 from keymint.engine.caller import Caller
 from keymint.engine.config import EngineConfigStore
 from keymint.engine.durations import DURATION_SCHEMA, format_duration, parse_duration
-from keymint.engine.dynamic.lease import LEASE_ID_FORM, parse_lease_id
+from keymint.engine.dynamic.lease import (
+    LEASE_ID_FORM,
+    LEASE_PREFIX_FORM,
+    parse_lease_id,
+    parse_lease_prefix,
+)
 from keymint.engine.dynamic.leases import LeaseService
 from keymint.engine.dynamic.minting import Minting
 from keymint.engine.dynamic.role_admin import Roles
@@ -80,12 +85,9 @@ AuthorizationHeader = Annotated[str | None, Header(include_in_schema=False)]
 Duration = Annotated[StrictInt | StrictStr, WithJsonSchema(DURATION_SCHEMA)]
 # What the OpenAPI document shows; `path_problem` enforces it, after the token is checked.
 RoleName = Annotated[str, PathParam(pattern=ROLE_NAME.pattern, description=NAME_RULE)]
+LEASE_ID_PATTERN = r"^keymint/creds/[a-z0-9][a-z0-9_-]{0,62}/[1-9][0-9]{0,18}-[A-Za-z0-9]{24}$"
 LeaseId = Annotated[
-    str,
-    PathParam(
-        pattern=r"^keymint/creds/[a-z0-9][a-z0-9_-]{0,62}/[1-9][0-9]{0,18}-[A-Za-z0-9]{24}$",
-        description=f"A lease id, {LEASE_ID_FORM}",
-    ),
+    str, PathParam(pattern=LEASE_ID_PATTERN, description=f"A lease id, {LEASE_ID_FORM}")
 ]
 
 
@@ -97,6 +99,8 @@ def path_problem(params: Mapping[str, Any]) -> str | None:
             return f"{field}: {NAME_RULE}"
     if "lease_id" in params and parse_lease_id(str(params["lease_id"])) is None:
         return f"lease_id: not a keymint lease id ({LEASE_ID_FORM})"
+    if "prefix" in params and parse_lease_prefix(str(params["prefix"])) is None:
+        return f"prefix: not a keymint lease prefix ({LEASE_PREFIX_FORM})"
     return None
 
 
@@ -107,12 +111,14 @@ async def authorize(
     capability: str,
     x_vault_token: str | None,
     authorization: str | None,
+    params: Mapping[str, Any] | None = None,
 ) -> Caller:
     """The caller, once `check` passed on the policy path; a malformed name is refused only
-    after the token is known to be valid, so a stranger learns nothing from it."""
+    after the token is known to be valid, so a stranger learns nothing from it. The names are
+    the route's path parameters unless `params` gives them (from a body)."""
     authorizer = services(request).authorizer
     token = caller_token(x_vault_token=x_vault_token, authorization=authorization)
-    params = request.path_params
+    params = request.path_params if params is None else params
     problem = path_problem(params)
     fields: dict[str, Any] = {"capability": capability}
     try:
@@ -164,10 +170,15 @@ def require_write(
 
 
 def require(
-    capability: Capability, path: str | Callable[[Mapping[str, Any]], str]
+    capability: Capability,
+    path: str | Callable[[Mapping[str, Any]], str],
+    *,
+    body_field: str | None = None,
 ) -> Callable[..., Awaitable[Caller]]:
     """A dependency: the caller must hold `capability` on `<policy prefix>/<path>`, where the
-    path is a template filled from the route's path parameters, or built from them."""
+    path is a template filled from the route's path parameters, or built from them; with
+    `body_field`, from that field of the JSON body instead (`sys/leases/lookup` takes its
+    lease id there), checked by the same grammar after the token."""
 
     async def check(authorizer: Authorizer, token: str | None, policy_path: str) -> CallerIdentity:
         return await authorizer.authorize(token, policy_path, capability)
@@ -177,9 +188,25 @@ def require(
         x_vault_token: XVaultToken = None,
         authorization: AuthorizationHeader = None,
     ) -> Caller:
-        return await authorize(request, path, check, capability, x_vault_token, authorization)
+        params = (
+            None if body_field is None else {body_field: await _body_field(request, body_field)}
+        )
+        return await authorize(
+            request, path, check, capability, x_vault_token, authorization, params
+        )
 
     return dependency
+
+
+async def _body_field(request: Request, field: str) -> str:
+    """A string field of the JSON body, or "" (which no grammar accepts) when there is none:
+    the body model itself is validated by FastAPI after the dependencies."""
+    try:
+        body = await request.json()
+    except ValueError:
+        return ""
+    value = body.get(field) if isinstance(body, dict) else None
+    return value if isinstance(value, str) else ""
 
 
 def lease_policy_path(params: Mapping[str, Any]) -> str:

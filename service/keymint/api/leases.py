@@ -102,6 +102,43 @@ def lease_data(lease: Lease, leases: LeaseService) -> dict[str, Any]:
     ).model_dump()
 
 
+# What each lease operation answers, shared by these routes and Vault's `sys/leases/*` ones
+# (api/sys_leases.py), which differ only in where the lease id comes from.
+
+
+async def lookup_lease(lease_id: str, leases: LeaseService) -> JSONResponse:
+    return envelope(lease_data(await leases.lookup(lease_id), leases))
+
+
+async def renew_lease(
+    lease_id: str, increment: int | str | None, leases: LeaseService
+) -> JSONResponse:
+    seconds = duration_field(increment, "increment")
+    renewed = await leases.renew(lease_id, increment=seconds)
+    now = leases.now()
+    return envelope(
+        lease_data(renewed.lease, leases),
+        lease_id=renewed.lease.lease_id,
+        lease_duration=renewed.lease.ttl(now),
+        renewable=True,
+        warnings=renewed.warnings,
+    )
+
+
+async def revoke_lease(lease_id: str, leases: LeaseService) -> JSONResponse:
+    return _revocation_answer(await leases.revoke(lease_id, reason="revoked"), leases)
+
+
+async def revoke_role(role: str, leases: LeaseService) -> JSONResponse:
+    results = await leases.revoke_prefix(role, reason="revoked")
+    pending = [r.lease_id for r in results if not r.revoked]
+    return envelope(
+        {"revoked": [r.lease_id for r in results if r.revoked], "revoking": pending},
+        warnings=[f"{len(pending)} key(s) not yet deleted at Bybit; retried"] if pending else None,
+        status_code=202 if pending else 200,
+    )
+
+
 def _revocation_answer(revocation: Revocation, leases: LeaseService) -> JSONResponse:
     if revocation.revoked:
         return envelope({"revoked": [revocation.lease_id]})
@@ -163,13 +200,7 @@ async def revoke_prefix(
     leases: LeasesDep,
     _: Annotated[Caller, Depends(require("sudo", "leases/revoke-prefix/{role}"))],
 ) -> JSONResponse:
-    results = await leases.revoke_prefix(role, reason="revoked")
-    pending = [r.lease_id for r in results if not r.revoked]
-    return envelope(
-        {"revoked": [r.lease_id for r in results if r.revoked], "revoking": pending},
-        warnings=[f"{len(pending)} key(s) not yet deleted at Bybit; retried"] if pending else None,
-        status_code=202 if pending else 200,
-    )
+    return await revoke_role(role, leases)
 
 
 @router.get(
@@ -184,8 +215,7 @@ async def lookup(
     leases: LeasesDep,
     _: Annotated[Caller, Depends(require("read", lease_policy_path))],
 ) -> JSONResponse:
-    lease = await leases.lookup(lease_id)
-    return envelope(lease_data(lease, leases))
+    return await lookup_lease(lease_id, leases)
 
 
 @router.put(
@@ -208,16 +238,7 @@ async def renew(
     _: Annotated[Caller, Depends(require("update", lease_policy_path))],
     body: Annotated[RenewRequest | None, Body()] = None,
 ) -> JSONResponse:
-    seconds = duration_field((body or RenewRequest()).increment, "increment")
-    renewed = await leases.renew(lease_id, increment=seconds)
-    now = leases.now()
-    return envelope(
-        lease_data(renewed.lease, leases),
-        lease_id=renewed.lease.lease_id,
-        lease_duration=renewed.lease.ttl(now),
-        renewable=True,
-        warnings=renewed.warnings,
-    )
+    return await renew_lease(lease_id, (body or RenewRequest()).increment, leases)
 
 
 @router.delete(
@@ -232,5 +253,4 @@ async def revoke(
     leases: LeasesDep,
     _: Annotated[Caller, Depends(require("delete", lease_policy_path))],
 ) -> JSONResponse:
-    revocation = await leases.revoke(lease_id, reason="revoked")
-    return _revocation_answer(revocation, leases)
+    return await revoke_lease(lease_id, leases)

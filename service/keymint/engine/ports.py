@@ -39,6 +39,15 @@ class KV(Protocol):
         ...
 
 
+class Tokens(Protocol):
+    """Vault's token store, asked by accessor: the engine never holds a caller's token."""
+
+    async def token_alive(self, accessor: str) -> bool:
+        """False only when Vault says the token no longer exists (revoked or expired); a Vault
+        that cannot answer raises `keymint.errors.Unavailable`, which never means gone."""
+        ...
+
+
 # --- Bybit, as the engine sees it ------------------------------------------------------------
 
 

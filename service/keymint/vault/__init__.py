@@ -18,6 +18,7 @@ from keymint.vault.errors import (
     VaultUnavailable,
 )
 from keymint.vault.kv import KvStore, Versioned
+from keymint.vault.tokens import TokenAccessors
 from keymint.vault.wrapping import WrapInfo, wrap
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "LoginMethod",
     "OperationHook",
     "TlsOptions",
+    "TokenAccessors",
     "TokenAuth",
     "TokenTtl",
     "VaultDenied",

@@ -48,6 +48,18 @@ def parse_lease_id(value: str) -> LeaseRef | None:
     return LeaseRef(parts[2], int(match.group("uid")), match.group("key"))
 
 
+LEASE_PREFIX_FORM = "keymint/creds/<role>, with or without a trailing slash"
+
+
+def parse_lease_prefix(value: str) -> str | None:
+    """The role whose leases a Vault lease prefix names (`keymint/creds/<role>[/]`), or None:
+    keymint revokes by role, so no other prefix means anything to it."""
+    parts = value.removesuffix("/").split("/")
+    if len(parts) != 3 or parts[:2] != ["keymint", "creds"] or not ROLE_NAME.fullmatch(parts[2]):
+        return None
+    return parts[2]
+
+
 class LeaseState(StrEnum):
     ACTIVE = "active"
     REVOKING = "revoking"

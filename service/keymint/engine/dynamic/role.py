@@ -37,6 +37,11 @@ class Role(KeyTemplate):
         description="Keys created ahead and handed out at once, refilled within Bybit's "
         "create rate; they count against capacity",
     )
+    revoke_with_token: bool = Field(
+        default=True,
+        description="Revoke a lease when the Vault token that minted it is revoked or expires, "
+        "as Vault does; false for bots that re-login often and keep their key across logins",
+    )
     auto_provision_max: int = Field(
         default=0,
         ge=0,
