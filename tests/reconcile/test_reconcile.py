@@ -38,7 +38,8 @@ def mint(stack: Stack) -> dict[str, Any]:
 def test_a_create_whose_answer_was_lost_leaves_no_key_after_reconciliation(
     make_stack: MakeStack, listing_fails: bool
 ) -> None:
-    stack = quiet_stack(make_stack, reconcile_grace_s=1.0)
+    # Long enough that the pass right after the mint is inside it even on a loaded machine.
+    stack = quiet_stack(make_stack, reconcile_grace_s=4.0)
     stack.sim.fault(CREATE, drop_after_action=True)
     if listing_fails:
         # The client's own resolution (find the key by note, delete it) cannot list the keys.
@@ -62,7 +63,7 @@ def test_a_create_whose_answer_was_lost_leaves_no_key_after_reconciliation(
             ledger(stack, uid)["keys"] == {} for uid in stack.master.subaccounts
         )
 
-    wait_for(settled)
+    wait_for(settled, timeout_s=30)
     assert unowned_keymint_keys(stack) == []
     assert deleted == (1 if listing_fails else 0)
 
