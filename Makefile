@@ -42,8 +42,8 @@ fuzz: $(STAMP)
 	KEYMINT_FUZZ_EXAMPLES=100 $(BIN)/python -m pytest -q -s tests/fuzz
 
 lint: $(STAMP)
-	$(BIN)/ruff check service tests
-	$(BIN)/ruff format --check service tests
+	$(BIN)/ruff check service tests bench
+	$(BIN)/ruff format --check service tests bench
 	$(BIN)/mypy
 
 fmt: $(STAMP)
