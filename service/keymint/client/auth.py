@@ -233,3 +233,27 @@ def _errors_of(response: httpx.Response) -> list[str]:
         return ["not a JSON answer"]
     errors = body.get("errors") if isinstance(body, dict) else None
     return [str(e) for e in errors] if isinstance(errors, list) and errors else ["no message"]
+
+
+def login_from_env() -> TokenSource:
+    """How `keymint exec`, `agent` and the one-shot commands get their token: a Kubernetes login
+    when `KEYMINT_K8S_ROLE` is set (`KEYMINT_K8S_MOUNT`, `KEYMINT_K8S_JWT_FILE`), an AppRole login
+    when `KEYMINT_APPROLE_ROLE_ID` is (with `KEYMINT_APPROLE_SECRET_ID`), else
+    `token_from_env()`. Logins go to `VAULT_ADDR`."""
+    env = os.environ
+    if role := env.get("KEYMINT_K8S_ROLE"):
+        return kubernetes_login(
+            role,
+            jwt_file=env.get("KEYMINT_K8S_JWT_FILE") or SERVICE_ACCOUNT_TOKEN,
+            mount=env.get("KEYMINT_K8S_MOUNT") or "kubernetes",
+        )
+    if role_id := env.get("KEYMINT_APPROLE_ROLE_ID"):
+        secret_id = env.get("KEYMINT_APPROLE_SECRET_ID")
+        if not secret_id:
+            raise VaultLoginFailed(
+                "KEYMINT_APPROLE_ROLE_ID is set but KEYMINT_APPROLE_SECRET_ID is not"
+            )
+        return approle_login(
+            role_id, secret_id, mount=env.get("KEYMINT_APPROLE_MOUNT") or "approle"
+        )
+    return token_from_env()

@@ -196,6 +196,11 @@ class Lease:
         return self._plan.credentials.lease_id
 
     @property
+    def lease_duration_s(self) -> float:
+        """The lease's TTL as of its mint or last renewal."""
+        return self._plan.ttl_s
+
+    @property
     def rotations(self) -> int:
         return self._plan.rotations
 
@@ -229,6 +234,15 @@ class Lease:
         except KeymintError as exc:
             self.last_error = exc.message
             plan.failed(action, exc)
+
+    def detach(self) -> None:
+        """Stop renewing without revoking: the key lives until its TTL runs out (or whoever has
+        the lease id renews or revokes it)."""
+        self._stop.set()
+        with self._lock:
+            pass  # a renewal or rotation in progress finishes first
+        if self in self._client.leases:
+            self._client.leases.remove(self)
 
     def close(self) -> None:
         """Stop renewing and revoke this lease and any replaced one still in its grace."""
