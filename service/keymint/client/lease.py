@@ -38,6 +38,7 @@ class LeasePlan:
     expires_at: float = 0.0
     max_at: float | None = None
     ttl_s: float = 0.0
+    lifetime_s: float | None = None
     # Set when the lease is gone (revoked underneath, expired): mint a new one at once.
     lost: bool = False
     rotate_retry_at: float = 0.0
@@ -49,6 +50,7 @@ class LeasePlan:
         self.renew_at = now + times.ttl_s * self.renew_fraction
         if times.max_ttl_left_s is not None:
             self.max_at = now + times.max_ttl_left_s
+            self.lifetime_s = times.max_ttl_left_s
 
     def rotate_at(self) -> float | None:
         if self.max_at is None:
@@ -57,6 +59,10 @@ class LeasePlan:
         if lead is None:
             # The old key must outlive its grace, and the new mint may queue for a while.
             lead = self.grace_s + min(60.0, self.ttl_s / 3)
+        if self.lifetime_s is not None:
+            # A lease shorter than the lead would be replaced as soon as it is minted, and its
+            # replacement too: each lease serves at least half its life.
+            lead = min(lead, self.lifetime_s / 2)
         return self.max_at - lead
 
     def next(self) -> tuple[Action, float]:
