@@ -15,6 +15,7 @@ import hvac
 
 from keymint.devstack import ManagedProcess, free_port
 from keymint.own_vault_policy import render_policy
+from stackkit import wait_for
 
 
 def test_openbao_dev_server_has_kv_v2(openbao: ManagedProcess) -> None:
@@ -70,11 +71,14 @@ def test_keymint_dev_starts_prints_a_working_mint_command_and_stops(tmp_path: Pa
         assert body["lease_id"].startswith("keymint/creds/spot-trader/"), minted.stdout
         assert len(body["data"]["api_secret"]) == 36
 
-        state = httpx.get(f"http://127.0.0.1:{ports['sim']}/__sim__/state").json()
-        assert len([a for a in state["accounts"] if not a["isMaster"]]) == 3
-        assert [k["apiKey"] for k in state["keys"] if k["note"].startswith("keymint:")] == [
-            body["data"]["api_key"]
-        ]
+        def keymints_keys() -> list[str]:
+            state = httpx.get(f"http://127.0.0.1:{ports['sim']}/__sim__/state").json()
+            assert len([a for a in state["accounts"] if not a["isMaster"]]) == 3
+            return [k["apiKey"] for k in state["keys"] if k["note"].startswith("keymint:")]
+
+        assert body["data"]["api_key"] in keymints_keys()
+        # spot-trader's warm pool: three keys made ahead besides the one handed out.
+        wait_for(lambda: len(keymints_keys()) == 4, 30)
 
         vault = hvac.Client(url=f"http://127.0.0.1:{ports['vault']}", token=root_token.group(1))
         master = vault.secrets.kv.v2.read_secret_version(

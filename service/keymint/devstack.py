@@ -486,7 +486,8 @@ path "keymint/*" { capabilities = ["create", "read", "update", "delete", "list",
 
 
 def example_roles(subaccounts: list[str], ips: list[str]) -> dict[str, Any]:
-    """The demo roles: a spot trader on every sub-account, a read-only monitor on the first."""
+    """The demo roles: a spot trader on every sub-account with a few keys made ahead (a bot's
+    first mint is answered at once), a read-only monitor on the first."""
     subs = [int(uid) for uid in subaccounts]
     return {
         "roles": {
@@ -496,6 +497,7 @@ def example_roles(subaccounts: list[str], ips: list[str]) -> dict[str, Any]:
                 "ips": ips,
                 "ttl": "1h",
                 "max_ttl": "24h",
+                "warm_pool": 3,
             },
             "monitor": {
                 "subaccounts": subs[:1],
@@ -586,7 +588,7 @@ def run_dev(
         echo(
             f"\nkeymint dev stack is up (Ctrl-C stops it; logs in {work_dir})\n\n"
             f"  keymint                   {keymint.url}   (API: {keymint.url}/docs)\n"
-            f"      roles spot-trader and monitor from {roles_file}\n"
+            f"      roles spot-trader (a warm pool of 3 keys) and monitor from {roles_file}\n"
             f"      its own Vault token holds only policy keymint"
             f" (deploy/vault/keymint-policy.hcl)\n"
             f"      export BOT_TOKEN={tokens['keymint-bot']}     # policy keymint-bot\n"
