@@ -246,6 +246,7 @@ async def start(
     )
     clients.base_url = (await config.current()).bybit_base_url
     bybit = MasterBybit(master)
+    subaccounts = MasterSubaccounts(bybit)
     store = AccountStore(kv)
     provisioner = Provisioner(kv, bybit)
     role_store = RoleStore(kv, from_file.roles, max_lease_ttl_s=settings.max_lease_ttl_s)
@@ -382,10 +383,10 @@ async def start(
             cache_ttl_s=settings.authz_cache_ttl_s,
         ),
         config=config,
-        roles=Roles(role_store, leases, MasterSubaccounts(bybit)),
+        roles=Roles(role_store, leases, subaccounts),
         minting=minting,
         leases=leases,
-        static=StaticRoles(static_store, rotator, MasterSubaccounts(bybit)),
+        static=StaticRoles(static_store, rotator, subaccounts),
         reconciler=reconciler,
         capacity=CapacityView(
             store, role_store, static_store, provisioner, key_limit=settings.subaccount_key_limit

@@ -7,15 +7,14 @@ import os
 import secrets
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 from keymint.devstack import ManagedProcess, free_port, start_openbao_dev
-from stackkit import BOT_RULES, MakeStack
+from stackkit import BOT_RULES, MakeStack, wait_for
 
 KEYMINT = str(Path(sys.executable).with_name("keymint"))
 
@@ -31,15 +30,6 @@ def serve(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], str]
             start_new_session=True,
         )
     return proc, f"http://127.0.0.1:{port}"
-
-
-def poll(condition: Callable[[], bool], *, timeout_s: float = 30.0, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"not within {timeout_s:.0f}s: {what}")
 
 
 def answers(url: str, path: str, status: int) -> bool:
@@ -96,12 +86,12 @@ def test_keymint_waits_for_a_vault_that_starts_after_it(
         tmp_path / "keymint.log",
     )
     stopped.append(proc)
-    poll(
+    wait_for(
         lambda: '"vault_unreachable_at_start"' in (tmp_path / "keymint.log").read_text(),
-        what="keymint notices Vault is not there",
+        timeout_s=30,
     )
     stopped.append(start_openbao_dev(tmp_path, port=vault_port, root_token=token))
-    poll(lambda: answers(url, "/healthz", 200), what="keymint serving once Vault is up")
+    wait_for(lambda: answers(url, "/healthz", 200), timeout_s=30)
     assert proc.poll() is None
 
 
@@ -117,11 +107,11 @@ def test_a_missing_master_credential_names_its_kv_path_and_fields(make_stack: Ma
     )
     health = stack.call("GET", "/v1/sys/health")
     assert health.status_code == 503 and health.json() == {"errors": [expected]}
-    poll(
+    wait_for(
         lambda: (
             stack.call("POST", "/v1/creds/spot-trader", stack.token(BOT_RULES)).status_code == 503
         ),
-        what="mints refused once the credential is gone",
+        timeout_s=30,
     )
     minted = stack.call("POST", "/v1/creds/spot-trader", stack.token(BOT_RULES))
     assert minted.json() == {"errors": [expected]}
@@ -137,19 +127,16 @@ def test_a_master_key_bybit_refuses_fails_readiness_and_warns_with_the_ret_code(
     checks = {"KEYMINT_MASTER_KEY_CHECK_S": "0.5", "KEYMINT_SCHEDULER_ENABLED": "true"}
     proc, url = serve({**stack.env, **checks}, log)
     stopped.append(proc)
-    poll(lambda: answers(url, "/v1/sys/health", 503), what="readiness fails")
+    wait_for(lambda: answers(url, "/v1/sys/health", 503), timeout_s=30)
     errors = httpx.get(url + "/v1/sys/health").json()["errors"]
     assert errors[0].startswith("the Bybit master credential is failing: Bybit refused it")
     assert "retCode 10003" in errors[0]
     # Warned at start and again at each check, with Bybit's code; never the secret.
-    poll(
-        lambda: log.read_text().count('"master_credential_failing"') >= 2,
-        what="a warning per check",
-    )
+    wait_for(lambda: log.read_text().count('"master_credential_failing"') >= 2, timeout_s=30)
     warnings = [
         line for line in log.read_text().splitlines() if "master_credential_failing" in line
     ]
     assert all('"level": "warning"' in line and "retCode 10003" in line for line in warnings)
     assert wrong not in log.read_text()
     stack.write_master(stack.master.api_key, stack.master.api_secret)
-    poll(lambda: answers(url, "/v1/sys/health", 200), what="ready once the key is fixed")
+    wait_for(lambda: answers(url, "/v1/sys/health", 200), timeout_s=30)

@@ -12,7 +12,7 @@ import hmac
 import secrets
 
 from keymint.engine.ports import KV
-from keymint.errors import Conflict
+from keymint.engine.records import with_cas_retry
 
 KEY_PATH = "config/accessor-hmac"
 
@@ -31,13 +31,15 @@ class AccessorHash:
 
 
 async def load_accessor_hash(kv: KV) -> AccessorHash:
-    """The deployment's key, made by whichever replica starts first."""
-    for _ in range(3):
+    """The deployment's key, made by whichever replica starts first (a replica that loses the
+    create reads the winner's)."""
+
+    async def attempt() -> AccessorHash:
         found = await kv.read(KEY_PATH)
         if found is not None:
             return AccessorHash(bytes.fromhex(str(found.data["key"])))
-        try:
-            await kv.write(KEY_PATH, {"key": secrets.token_hex(32)}, cas=0)
-        except Conflict:
-            continue
-    raise Conflict(f"could not create {KEY_PATH}: changed concurrently; retry")
+        key = secrets.token_hex(32)
+        await kv.write(KEY_PATH, {"key": key}, cas=0)
+        return AccessorHash(bytes.fromhex(key))
+
+    return await with_cas_retry(attempt, what=f"creating {KEY_PATH}")

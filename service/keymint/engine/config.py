@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from keymint.engine.master import MASTER
+from keymint.engine.master import MASTER, configured
 from keymint.engine.ports import KV
 from keymint.engine.records import data_of
 from keymint.errors import BadRequest
@@ -75,7 +75,7 @@ class EngineConfigStore:
     async def master(self) -> MasterSummary:
         data, _ = data_of(await self._kv.read(MASTER))
         return MasterSummary(
-            configured=bool(data.get("api_key") and data.get("api_secret")),
+            configured=configured(data),
             api_key=str(data.get("api_key", "")),
             master_uid=str(data.get("master_uid", "")),
         )

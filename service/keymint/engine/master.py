@@ -39,6 +39,11 @@ ClientFactory = Callable[[str, SecretStr], Bybit]
 T = TypeVar("T")
 
 
+def configured(data: Mapping[str, Any]) -> bool:
+    """Whether a `config/master` record holds a credential keymint can sign with."""
+    return bool(data.get("api_key") and data.get("api_secret"))
+
+
 def not_configured(kv: KV, data: Mapping[str, Any]) -> Unavailable:
     missing = [name for name in FIELDS if not data.get(name)]
     return Unavailable(
@@ -80,7 +85,7 @@ class MasterHealth:
         """Raises Unavailable saying what is wrong with the master credential."""
         found = await self._kv.read(MASTER)
         data = found.data if found else {}
-        if not data.get("api_key") or not data.get("api_secret"):
+        if not configured(data):
             raise not_configured(self._kv, data)
         if self._refused is not None:
             raise Unavailable(
@@ -117,7 +122,7 @@ class MasterKey:
 
     async def _reload(self) -> None:
         found = await self._kv.read(MASTER)
-        if found is None or not found.data.get("api_key") or not found.data.get("api_secret"):
+        if found is None or not configured(found.data):
             self._client = None
             raise not_configured(self._kv, found.data if found else {})
         if found.version != self._version or self._client is None:
