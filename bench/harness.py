@@ -922,6 +922,10 @@ async def mint_leases(
                     out_of_time = True
                     return
                 _, resp = await mint(http, km)
+                if resp.status_code == 503:
+                    # keymint says "retry" (e.g. Bybit's answer lost in transit, no key left):
+                    # a bot would, once; seeding is set-up, not the measurement.
+                    _, resp = await mint(http, km)
                 if resp.status_code == 200:
                     lease_ids.append(resp.json()["lease_id"])
                 else:
