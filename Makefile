@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install deps-system dev test fuzz lint fmt openapi bench clean
+.PHONY: install deps-system dev test test-containers images fuzz lint fmt openapi bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,18 @@ dev: $(STAMP)
 
 test: $(STAMP) deps-system
 	$(BIN)/python -m pytest
+
+# The image and the compose stack built and run for real, and the OpenBao folders again through
+# testcontainers (tests/containers/run.sh): starts (installing, as root) a Docker engine with no
+# bridge when none runs, and stops it after. Skips without Docker, fails without it under CI=true.
+test-containers: $(STAMP) deps-system
+	tests/containers/run.sh
+
+# The local base (debootstrap) and the images on it: keymint:local, keymint-openbao:local,
+# keymint-prometheus:local (deploy/docker/build-local.sh). Leaves the engine running.
+images: $(STAMP)
+	deploy/docker/dockerd.sh start
+	deploy/docker/build-local.sh
 
 # The long schemathesis run over openapi.yaml (the suite runs a short one): thousands of cases.
 fuzz: $(STAMP)

@@ -15,10 +15,10 @@ import yaml
 from pydantic import SecretStr
 
 from bybit_sim.control_client import SimControl
-from keymint.devstack import ManagedProcess, start_openbao_dev, start_simulator
+from keymint.devstack import ManagedProcess, start_simulator
 from keymint.own_vault_policy import create_keymint_token
 from keymint.settings import Settings
-from stackkit import BOT_IP, MakeStack, ServerThread, Stack, example_roles
+from stackkit import BOT_IP, MakeStack, ServerThread, Stack, example_roles, start_openbao
 
 
 @pytest.fixture(scope="session")
@@ -28,7 +28,7 @@ def stack_logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def openbao(stack_logs: Path) -> Iterator[ManagedProcess]:
-    mp = start_openbao_dev(stack_logs)
+    mp = start_openbao(stack_logs)
     yield mp
     mp.stop()
 

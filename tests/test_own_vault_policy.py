@@ -15,10 +15,12 @@ import hvac
 import pytest
 from pydantic import SecretStr
 
-from keymint.devstack import ManagedProcess, bao_binary, start_openbao_dev
+from keymint.devstack import ManagedProcess, bao_binary
 from keymint.own_vault_policy import POLICY_FILE, create_keymint_token, render_policy
+from keymint.settings import Settings
 from keymint.vault import KvStore, TokenAuth, VaultDenied, VaultEndpoint, VaultSession
-from stackkit import BOT_RULES, Stack
+from keymint.wiring import login_method
+from stackkit import BOT_RULES, Stack, start_openbao
 
 SETUP = POLICY_FILE.parent / "setup.sh"
 
@@ -118,7 +120,7 @@ def test_keymint_serves_with_the_policy_token(stack: Stack) -> None:
 
 
 def test_setup_script_sets_up_vault_and_can_run_again(tmp_path: Path) -> None:
-    bao = start_openbao_dev(tmp_path / "bao")
+    bao = start_openbao(tmp_path / "bao")
     try:
         env = {
             **os.environ,
@@ -161,5 +163,55 @@ def test_setup_script_sets_up_vault_and_can_run_again(tmp_path: Path) -> None:
             "api_secret": env["BYBIT_API_SECRET"],
             "master_uid": "1001",
         }
+    finally:
+        bao.stop()
+
+
+def test_setup_script_makes_an_approle_keymint_logs_in_with(tmp_path: Path) -> None:
+    """KEYMINT_VAULT_AUTH=approle (compose, VMs): role-id and secret-id files keymint reads
+    through KEYMINT_VAULT_APPROLE_ROLE_ID_FILE and _SECRET_ID_FILE; its token holds only the
+    policy."""
+    bao = start_openbao(tmp_path / "bao")
+    out = tmp_path / "approle"
+    try:
+        env = {
+            **os.environ,
+            "BAO": bao_binary(),
+            "BAO_ADDR": bao.url,
+            "BAO_TOKEN": bao.extra["root_token"],
+            "HOME": str(tmp_path),
+            "KEYMINT_VAULT_AUTH": "approle",
+            "KEYMINT_APPROLE_DIR": str(out),
+        }
+        secret_ids = []
+        for _ in range(2):
+            done = subprocess.run(
+                ["sh", str(SETUP)], env=env, capture_output=True, text=True, timeout=60
+            )
+            assert done.returncode == 0, done.stdout + done.stderr
+            secret_ids.append((out / "secret-id").read_text())
+            assert secret_ids[-1].strip() not in done.stdout + done.stderr
+        assert secret_ids[0] == secret_ids[1]  # running again keeps the secret-id it made
+        for name in ("role-id", "secret-id"):
+            assert (out / name).stat().st_mode & 0o777 == 0o600
+        settings = Settings(
+            _env_file=None,  # type: ignore[call-arg]
+            vault_addr=bao.url,
+            vault_auth_method="approle",
+            vault_approle_role_id_file=out / "role-id",
+            vault_approle_secret_id_file=out / "secret-id",
+        )
+        client = hvac.Client(url=bao.url)
+        login_method(settings).login(client)
+        looked_up = client.auth.token.lookup_self()["data"]
+        assert looked_up["policies"] == ["keymint"]
+        bad = subprocess.run(
+            ["sh", str(SETUP)],
+            env={**env, "KEYMINT_VAULT_AUTH": "ldap"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert bad.returncode == 2 and "expected kubernetes or approle" in bad.stderr
     finally:
         bao.stop()

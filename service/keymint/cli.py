@@ -47,6 +47,40 @@ def serve() -> None:
 
 
 @main.command()
+@click.option("--timeout", "timeout_s", default=4.0, show_default=True, help="Seconds.")
+def healthcheck(timeout_s: float) -> None:
+    """Exit 0 when the keymint serving here answers /healthz (the image's HEALTHCHECK).
+
+    Reads the same KEYMINT_HOST, KEYMINT_PORT and KEYMINT_TLS_CERT_FILE as `keymint serve`.
+    The certificate is not verified: this asks whether the process is alive, not whether its
+    chain is trusted.
+    """
+    import ssl
+    import urllib.request
+
+    from keymint.settings import Settings
+
+    settings = Settings()
+    scheme = "https" if settings.tls_cert_file else "http"
+    # A wildcard listener is reached on loopback.
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(settings.host, settings.host)
+    url = f"{scheme}://{f'[{host}]' if ':' in host else host}:{settings.port}/healthz"
+    liveness_only = ssl.create_default_context()
+    liveness_only.check_hostname = False
+    liveness_only.verify_mode = ssl.CERT_NONE
+    try:
+        with urllib.request.urlopen(  # noqa: S310 (a URL built from our own settings)
+            url, timeout=timeout_s, context=liveness_only
+        ) as answer:
+            status = answer.status
+    except OSError as exc:
+        raise click.ClickException(f"{url}: {exc}") from None
+    if status != 200:
+        raise click.ClickException(f"{url} answered {status}")
+    click.echo(f"{url}: ok")
+
+
+@main.command()
 @click.option("--vault-port", default=8200, show_default=True)
 @click.option("--sim-port", default=8900, show_default=True)
 @click.option("--keymint-port", default=8300, show_default=True)

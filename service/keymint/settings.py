@@ -118,6 +118,11 @@ class Settings(BaseSettings):
     vault_auth_method: Literal["token", "approle", "kubernetes"] = "token"
     vault_token: SecretStr | None = None
     vault_approle_role_id: str | None = None
+    vault_approle_role_id_file: Path | None = Field(
+        default=None,
+        description="a file holding the role_id instead (as Vault Agent's role_id_file_path), "
+        "e.g. the one deploy/vault/setup.sh writes with KEYMINT_VAULT_AUTH=approle",
+    )
     vault_approle_secret_id: SecretStr | None = None
     vault_approle_secret_id_file: Path | None = None
     vault_approle_mount: str = "approle"

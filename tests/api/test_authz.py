@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from keymint.devstack import start_openbao_dev
-from stackkit import BOT_RULES, MakeStack, Stack
+from stackkit import BOT_RULES, MakeStack, Stack, start_openbao
 
 
 def test_policy_matrix(stack: Stack) -> None:
@@ -45,7 +44,7 @@ def test_denial_does_not_reveal_whether_a_role_exists(stack: Stack) -> None:
 
 
 def test_vault_down_means_503_and_nothing_minted(make_stack: MakeStack, tmp_path: Path) -> None:
-    bao = start_openbao_dev(tmp_path / "bao")
+    bao = start_openbao(tmp_path / "bao")
     try:
         stack = make_stack(vault=bao)
         bot = stack.token(BOT_RULES)

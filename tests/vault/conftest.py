@@ -19,11 +19,11 @@ from keymint.devstack import (
     OpenBaoCluster,
     bao_binary,
     free_port,
-    start_openbao_dev,
     start_openbao_raft,
 )
 from keymint.own_vault_policy import create_keymint_token
 from keymint.vault import KvStore, VaultEndpoint
+from stackkit import needs_the_bao_binary, start_openbao
 
 MakeToken = Callable[..., str]
 
@@ -78,7 +78,7 @@ def make_token(root: hvac.Client) -> MakeToken:
 @pytest.fixture
 def second_openbao(tmp_path: Path) -> Iterator[ManagedProcess]:
     """A dev server of this test alone, which the test may seal or stop."""
-    mp = start_openbao_dev(tmp_path)
+    mp = start_openbao(tmp_path)
     yield mp
     mp.stop()
 
@@ -87,6 +87,7 @@ def second_openbao(tmp_path: Path) -> Iterator[ManagedProcess]:
 def openbao_raft(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenBaoCluster]:
     """A one-node raft server set up as a platform team sets one up: `bao operator init`,
     unseal, KV v2 mounted by hand; its root token is the one `init` printed."""
+    needs_the_bao_binary()
     cluster = start_openbao_raft(tmp_path_factory.mktemp("bao-raft"))
     yield cluster
     cluster.stop()
@@ -95,6 +96,7 @@ def openbao_raft(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenBaoCl
 @pytest.fixture(scope="session")
 def openbao_tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ManagedProcess]:
     """A dev server on HTTPS with a generated CA; `extra["ca_cert"]` is the CA's PEM file."""
+    needs_the_bao_binary()
     work = tmp_path_factory.mktemp("bao-tls")
     port = free_port()
     root_token = secrets.token_urlsafe(18)

@@ -14,7 +14,7 @@ import pytest
 from keymint.devstack import OpenBaoCluster, start_openbao_raft
 from keymint.vault import KvStore, VaultEndpoint, VaultUnavailable
 from reconcile.support import ledger, reconcile
-from stackkit import ADMIN_RULES, BOT_RULES, MakeStack, Stack
+from stackkit import ADMIN_RULES, BOT_RULES, MakeStack, Stack, needs_the_bao_binary
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root, home of bench/
 
@@ -25,6 +25,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenBaoCluster]:
+    needs_the_bao_binary()
     cluster = start_openbao_raft(tmp_path_factory.mktemp("bao-ha"), nodes=3)
     yield cluster
     cluster.stop()

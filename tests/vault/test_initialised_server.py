@@ -8,7 +8,7 @@ from pathlib import Path
 import hvac
 
 from keymint.devstack import OpenBaoCluster, start_openbao_raft
-from stackkit import BOT_RULES, MakeStack
+from stackkit import BOT_RULES, MakeStack, needs_the_bao_binary
 
 
 def test_keymint_starts_and_mints_with_the_root_token_that_init_printed(
@@ -27,6 +27,7 @@ def test_keymint_starts_and_mints_with_the_root_token_that_init_printed(
 
 
 def test_a_raft_server_keeps_its_data_across_a_kill_and_restart(tmp_path: Path) -> None:
+    needs_the_bao_binary()
     cluster = start_openbao_raft(tmp_path)
     try:
         [node] = cluster.nodes

@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from keymint.devstack import ManagedProcess, free_port, start_openbao_dev
-from stackkit import BOT_RULES, MakeStack, wait_for
+from keymint.devstack import ManagedProcess, free_port
+from stackkit import BOT_RULES, MakeStack, start_openbao, wait_for
 
 KEYMINT = str(Path(sys.executable).with_name("keymint"))
 
@@ -41,10 +41,11 @@ def answers(url: str, path: str, status: int) -> bool:
 
 @pytest.fixture
 def stopped() -> Iterator[list[subprocess.Popen[bytes] | ManagedProcess]]:
+    """Processes to end after the test, and servers (a bao binary or container) to stop."""
     started: list[subprocess.Popen[bytes] | ManagedProcess] = []
     yield started
     for proc in started:
-        if isinstance(proc, ManagedProcess):
+        if not isinstance(proc, subprocess.Popen):
             proc.stop()
         elif proc.poll() is None:
             proc.terminate()
@@ -90,7 +91,7 @@ def test_keymint_waits_for_a_vault_that_starts_after_it(
         lambda: '"vault_unreachable_at_start"' in (tmp_path / "keymint.log").read_text(),
         timeout_s=30,
     )
-    stopped.append(start_openbao_dev(tmp_path, port=vault_port, root_token=token))
+    stopped.append(start_openbao(tmp_path, port=vault_port, root_token=token))
     wait_for(lambda: answers(url, "/healthz", 200), timeout_s=30)
     assert proc.poll() is None
 
