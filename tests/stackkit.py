@@ -17,6 +17,7 @@ import httpx
 import hvac
 import pytest
 import uvicorn
+import yaml
 from pydantic import SecretStr
 
 from bybit_sim.control_client import SeededMaster, SimControl
@@ -198,3 +199,28 @@ def needs_the_bao_binary() -> None:
     binary itself: the container pass skips it, the binary pass (`make test`) runs it."""
     if os.environ.get("KEYMINT_TEST_OPENBAO") == "container":
         pytest.skip("starts its own raft, TLS or clustered bao servers: run by `make test`")
+
+
+def seed_deployment(
+    root: hvac.Client,
+    sim: SimControl,
+    *,
+    prefix: str,
+    roles_file: Path,
+    roles: Callable[[list[int]], dict[str, Any]] = example_roles,
+    subaccounts: int = 2,
+) -> SeededMaster:
+    """What an operator sets up before keymint starts: a master account with `subaccounts`
+    (its key pinned to BOT_IP), the master credential at `<prefix>/config/master`, and the
+    roles file for its sub-accounts."""
+    master = sim.seed(subaccounts=subaccounts, master_ips=[BOT_IP])
+    roles_file.write_text(yaml.safe_dump(roles([int(s) for s in master.subaccounts])))
+    root.secrets.kv.v2.create_or_update_secret(
+        path=f"{prefix}/config/master",
+        secret={
+            "api_key": master.api_key,
+            "api_secret": master.api_secret,
+            "master_uid": master.master_uid,
+        },
+    )
+    return master

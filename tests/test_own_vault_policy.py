@@ -119,15 +119,22 @@ def test_keymint_serves_with_the_policy_token(stack: Stack) -> None:
     assert len(stack.keys_at_bybit()) == 1
 
 
+def setup_env(bao: ManagedProcess, home: Path) -> dict[str, str]:
+    """setup.sh's environment as an admin runs it: the CLI, the server and a root token."""
+    return {
+        **os.environ,
+        "BAO": bao_binary(),
+        "BAO_ADDR": bao.url,
+        "BAO_TOKEN": bao.extra["root_token"],
+        "HOME": str(home),
+    }
+
+
 def test_setup_script_sets_up_vault_and_can_run_again(tmp_path: Path) -> None:
     bao = start_openbao(tmp_path / "bao")
     try:
         env = {
-            **os.environ,
-            "BAO": bao_binary(),
-            "BAO_ADDR": bao.url,
-            "BAO_TOKEN": bao.extra["root_token"],
-            "HOME": str(tmp_path),
+            **setup_env(bao, tmp_path),
             "KEYMINT_VAULT_KV_MOUNT": "kv-trading",
             "KEYMINT_VAULT_PREFIX": "desk-a",
             "KEYMINT_NAMESPACE": "trading",
@@ -175,11 +182,7 @@ def test_setup_script_makes_an_approle_keymint_logs_in_with(tmp_path: Path) -> N
     out = tmp_path / "approle"
     try:
         env = {
-            **os.environ,
-            "BAO": bao_binary(),
-            "BAO_ADDR": bao.url,
-            "BAO_TOKEN": bao.extra["root_token"],
-            "HOME": str(tmp_path),
+            **setup_env(bao, tmp_path),
             "KEYMINT_VAULT_AUTH": "approle",
             "KEYMINT_APPROLE_DIR": str(out),
         }

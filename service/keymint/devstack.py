@@ -417,7 +417,8 @@ def _root_call(
     return resp
 
 
-def _poll(what: str, ready: Callable[[], bool], timeout_s: float = 60.0) -> None:
+def poll_until(what: str, ready: Callable[[], bool], timeout_s: float = 60.0) -> None:
+    """Return once `ready()` is true; StackError naming `what` after `timeout_s`."""
     deadline = time.monotonic() + timeout_s
     while not ready():
         if time.monotonic() > deadline:
@@ -430,7 +431,7 @@ def _mount_kv_v2(active: ManagedProcess, token: str) -> None:
         active, token, "POST", "sys/mounts/secret", {"type": "kv", "options": {"version": "2"}}
     )
     # A new KV v2 mount refuses writes until it has upgraded its storage layout.
-    _poll(
+    poll_until(
         "KV v2 at secret/",
         lambda: _root_call(active, token, "GET", "secret/config", ok=(200, 400)).status_code == 200,
     )
@@ -441,7 +442,7 @@ def _wait_for_voters(active: ManagedProcess, token: str, count: int) -> None:
         config = _root_call(active, token, "GET", "sys/storage/raft/configuration").json()
         return sum(bool(s["voter"]) for s in config["data"]["config"]["servers"])
 
-    _poll(f"{count} raft voters", lambda: voters() == count)
+    poll_until(f"{count} raft voters", lambda: voters() == count)
 
 
 def start_simulator(

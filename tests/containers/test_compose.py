@@ -102,10 +102,11 @@ def test_the_stack_comes_up_as_documented(compose: Compose) -> None:
     for container in compose.containers():
         assert container.attrs["HostConfig"]["NetworkMode"] == "host"
     (keymint,) = [
-        c
-        for c in compose.containers()
-        if c.name.endswith("_keymint_1") or c.labels["com.docker.compose.service"] == "keymint"
+        c for c in compose.containers() if c.labels["com.docker.compose.service"] == "keymint"
     ]
+    # The image's own HEALTHCHECK, asked more often: prometheus waited for it to pass.
+    assert keymint.attrs["State"]["Health"]["Status"] == "healthy"
+    assert keymint.attrs["Config"]["Healthcheck"]["Test"] == ["CMD", "keymint", "healthcheck"]
     host = keymint.attrs["HostConfig"]
     assert keymint.attrs["Config"]["User"] == "10001:10001"
     assert host["ReadonlyRootfs"] is True and host["CapDrop"] == ["ALL"]

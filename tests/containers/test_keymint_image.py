@@ -23,7 +23,7 @@ from bybit_sim.control_client import SimControl
 from containerkit import logs_of, start_container, stop_container
 from keymint.devstack import ManagedProcess, free_port
 from keymint.own_vault_policy import create_keymint_token
-from stackkit import BOT_IP, BOT_RULES, example_roles, wait_for
+from stackkit import BOT_IP, BOT_RULES, seed_deployment, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGE = os.environ.get("KEYMINT_TEST_IMAGE", "keymint:local")
@@ -56,18 +56,9 @@ def keymint_container(
 ) -> Iterator[Running]:
     root = hvac.Client(url=openbao.url, token=openbao.extra["root_token"])
     prefix = "km-image-" + os.urandom(3).hex()
-    master = sim.seed(subaccounts=2, master_ips=[BOT_IP])
-    root.secrets.kv.v2.create_or_update_secret(
-        path=f"{prefix}/config/master",
-        secret={
-            "api_key": master.api_key,
-            "api_secret": master.api_secret,
-            "master_uid": master.master_uid,
-        },
-    )
-    token = create_keymint_token(root, prefix=prefix, policy_name=f"keymint-{prefix}")
     roles = tmp_path / "roles.yaml"
-    roles.write_text(yaml.safe_dump(example_roles([int(s) for s in master.subaccounts])))
+    master = seed_deployment(root, sim, prefix=prefix, roles_file=roles)
+    token = create_keymint_token(root, prefix=prefix, policy_name=f"keymint-{prefix}")
     roles.chmod(0o644)  # read by UID 10001 through the bind mount
     port = free_port()
     security = chart_security()

@@ -186,3 +186,26 @@ def test_client_certificate_and_key_are_passed_as_a_pair(tmp_path: Path) -> None
         str(tmp_path / "both.pem"),
     )
     assert TlsOptions().cert is None
+
+
+def test_approle_role_id_comes_from_the_setting_or_its_file(tmp_path: Path) -> None:
+    from keymint.settings import Settings
+    from keymint.wiring import approle_role_id
+
+    def settings(**fields: Any) -> Settings:
+        return Settings(_env_file=None, vault_auth_method="approle", **fields)  # type: ignore[call-arg]
+
+    role_id = tmp_path / "role-id"
+    role_id.write_text("0f1e-role\n")
+    assert approle_role_id(settings(vault_approle_role_id_file=role_id)) == "0f1e-role"
+    assert approle_role_id(settings(vault_approle_role_id="given")) == "given"
+    for wrong, message in (
+        ({}, "needs one of"),
+        ({"vault_approle_role_id": "a", "vault_approle_role_id_file": role_id}, "needs one of"),
+        ({"vault_approle_role_id_file": tmp_path / "missing"}, "No such file"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            approle_role_id(settings(**wrong))
+    role_id.write_text("\n")
+    with pytest.raises(ValueError, match="is empty"):
+        approle_role_id(settings(vault_approle_role_id_file=role_id))
