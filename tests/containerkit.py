@@ -19,6 +19,8 @@ import atexit
 import contextlib
 import os
 import secrets
+import shutil
+import subprocess
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -196,9 +198,6 @@ def start_openbao_container(
 
 def compose_command() -> list[str]:
     """`docker compose` where the plugin is installed, else Debian's `docker-compose` (1.29)."""
-    import shutil
-    import subprocess
-
     plugin = subprocess.run(["docker", "compose", "version"], capture_output=True, check=False)
     if plugin.returncode == 0:
         return ["docker", "compose"]
