@@ -76,8 +76,16 @@ def login_method(settings: Settings) -> LoginMethod:
                 raise ValueError("KEYMINT_VAULT_TOKEN is required with vault_auth_method=token")
             return TokenAuth(settings.vault_token)
         case "approle":
+            if (settings.vault_approle_role_id is None) == (
+                settings.vault_approle_role_id_file is None
+            ):
+                raise ValueError(
+                    "approle auth needs one of KEYMINT_VAULT_APPROLE_ROLE_ID and "
+                    "KEYMINT_VAULT_APPROLE_ROLE_ID_FILE"
+                )
             return AppRoleAuth(
-                approle_role_id(settings),
+                settings.vault_approle_role_id,
+                role_id_file=settings.vault_approle_role_id_file,
                 secret_id=settings.vault_approle_secret_id,
                 secret_id_file=settings.vault_approle_secret_id_file,
                 mount=settings.vault_approle_mount,
@@ -90,25 +98,6 @@ def login_method(settings: Settings) -> LoginMethod:
                 jwt_file=settings.vault_kubernetes_jwt_file,
                 mount=settings.vault_kubernetes_mount,
             )
-
-
-def approle_role_id(settings: Settings) -> str:
-    given, file = settings.vault_approle_role_id, settings.vault_approle_role_id_file
-    if (given is None) == (file is None):
-        raise ValueError(
-            "approle auth needs one of KEYMINT_VAULT_APPROLE_ROLE_ID and "
-            "KEYMINT_VAULT_APPROLE_ROLE_ID_FILE"
-        )
-    if given is not None:
-        return given
-    assert file is not None
-    try:
-        role_id = file.read_text().strip()
-    except OSError as exc:
-        raise ValueError(f"KEYMINT_VAULT_APPROLE_ROLE_ID_FILE {file}: {exc.strerror}") from None
-    if not role_id:
-        raise ValueError(f"KEYMINT_VAULT_APPROLE_ROLE_ID_FILE {file} is empty")
-    return role_id
 
 
 class BybitClients:

@@ -188,24 +188,29 @@ def test_client_certificate_and_key_are_passed_as_a_pair(tmp_path: Path) -> None
     assert TlsOptions().cert is None
 
 
-def test_approle_role_id_comes_from_the_setting_or_its_file(tmp_path: Path) -> None:
+async def test_approle_role_id_comes_from_the_setting_or_its_file(
+    endpoint: VaultEndpoint, approle: dict[str, str], tmp_path: Path
+) -> None:
     from keymint.settings import Settings
-    from keymint.wiring import approle_role_id
+    from keymint.wiring import login_method
+
+    role_id, secret_id = tmp_path / "role-id", tmp_path / "secret-id"
+    role_id.write_text(approle["role_id"] + "\n")
+    secret_id.write_text(approle["secret_id"] + "\n")
+    session = VaultSession(endpoint, AppRoleAuth(role_id_file=role_id, secret_id_file=secret_id))
+    await session.start()
+    await session.stop()
 
     def settings(**fields: Any) -> Settings:
         return Settings(_env_file=None, vault_auth_method="approle", **fields)  # type: ignore[call-arg]
 
-    role_id = tmp_path / "role-id"
-    role_id.write_text("0f1e-role\n")
-    assert approle_role_id(settings(vault_approle_role_id_file=role_id)) == "0f1e-role"
-    assert approle_role_id(settings(vault_approle_role_id="given")) == "given"
-    for wrong, message in (
-        ({}, "needs one of"),
-        ({"vault_approle_role_id": "a", "vault_approle_role_id_file": role_id}, "needs one of"),
-        ({"vault_approle_role_id_file": tmp_path / "missing"}, "No such file"),
-    ):
-        with pytest.raises(ValueError, match=message):
-            approle_role_id(settings(**wrong))
-    role_id.write_text("\n")
-    with pytest.raises(ValueError, match="is empty"):
-        approle_role_id(settings(vault_approle_role_id_file=role_id))
+    for wrong in ({}, {"vault_approle_role_id": "a", "vault_approle_role_id_file": role_id}):
+        with pytest.raises(ValueError, match="needs one of KEYMINT_VAULT_APPROLE_ROLE_ID and"):
+            login_method(settings(**wrong))
+    with pytest.raises(ValueError, match="one of role_id and role_id_file"):
+        AppRoleAuth()
+    for unreadable, message in ((tmp_path / "missing", "No such file"), (role_id, "is empty")):
+        role_id.write_text("\n")
+        method = AppRoleAuth(role_id_file=unreadable, secret_id_file=secret_id)
+        with pytest.raises(VaultLoginFailed, match=message):
+            await VaultSession(endpoint, method).start()

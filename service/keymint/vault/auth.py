@@ -48,9 +48,12 @@ class LoginMethod(Protocol):
 
 def _read_secret_file(path: Path) -> str:
     try:
-        return path.read_text().strip()
+        text = path.read_text().strip()
     except OSError as exc:
         raise VaultLoginFailed(f"cannot read {str(path)!r}: {exc.strerror}") from None
+    if not text:
+        raise VaultLoginFailed(f"{str(path)!r} is empty")
+    return text
 
 
 @dataclass(frozen=True)
@@ -69,24 +72,31 @@ class TokenAuth:
 
 @dataclass(frozen=True)
 class AppRoleAuth:
-    """AppRole: the secret_id is given, or read from a file at every login."""
+    """AppRole: the role_id and the secret_id are each given, or read from a file at every
+    login (as Vault Agent's role_id_file_path and secret_id_file_path)."""
 
     name: ClassVar[str] = "approle"
-    role_id: str
+    role_id: str | None = None
     secret_id: SecretStr | None = None
     secret_id_file: Path | None = None
     mount: str = "approle"
+    role_id_file: Path | None = None
 
     def __post_init__(self) -> None:
+        if (self.role_id is None) == (self.role_id_file is None):
+            raise ValueError("give one of role_id and role_id_file")
         if self.secret_id is not None and self.secret_id_file is not None:
             raise ValueError("give either secret_id or secret_id_file, not both")
 
     def login(self, client: hvac.Client) -> TokenTtl:
+        role_id = (
+            self.role_id if self.role_id_file is None else _read_secret_file(self.role_id_file)
+        )
         if self.secret_id_file is not None:
             secret_id: str | None = _read_secret_file(self.secret_id_file)
         else:
             secret_id = self.secret_id.get_secret_value() if self.secret_id else None
-        resp = client.auth.approle.login(self.role_id, secret_id, mount_point=self.mount)
+        resp = client.auth.approle.login(role_id, secret_id, mount_point=self.mount)
         return TokenTtl.from_auth(resp["auth"])
 
 
