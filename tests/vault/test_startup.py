@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from keymint.devstack import ManagedProcess, free_port
-from stackkit import BOT_RULES, MakeStack, start_openbao, wait_for
+from stackkit import BOT_RULES, MakeStack, answers, start_openbao, wait_for
 
 KEYMINT = str(Path(sys.executable).with_name("keymint"))
 
@@ -30,13 +30,6 @@ def serve(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], str]
             start_new_session=True,
         )
     return proc, f"http://127.0.0.1:{port}"
-
-
-def answers(url: str, path: str, status: int) -> bool:
-    try:
-        return httpx.get(url + path, timeout=2).status_code == status
-    except httpx.HTTPError:
-        return False
 
 
 @pytest.fixture
@@ -92,7 +85,7 @@ def test_keymint_waits_for_a_vault_that_starts_after_it(
         timeout_s=30,
     )
     stopped.append(start_openbao(tmp_path, port=vault_port, root_token=token))
-    wait_for(lambda: answers(url, "/healthz", 200), timeout_s=30)
+    wait_for(lambda: answers(url + "/healthz", 200), timeout_s=30)
     assert proc.poll() is None
 
 
@@ -128,7 +121,7 @@ def test_a_master_key_bybit_refuses_fails_readiness_and_warns_with_the_ret_code(
     checks = {"KEYMINT_MASTER_KEY_CHECK_S": "0.5", "KEYMINT_SCHEDULER_ENABLED": "true"}
     proc, url = serve({**stack.env, **checks}, log)
     stopped.append(proc)
-    wait_for(lambda: answers(url, "/v1/sys/health", 503), timeout_s=30)
+    wait_for(lambda: answers(url + "/v1/sys/health", 503), timeout_s=30)
     errors = httpx.get(url + "/v1/sys/health").json()["errors"]
     assert errors[0].startswith("the Bybit master credential is failing: Bybit refused it")
     assert "retCode 10003" in errors[0]
@@ -140,4 +133,4 @@ def test_a_master_key_bybit_refuses_fails_readiness_and_warns_with_the_ret_code(
     assert all('"level": "warning"' in line and "retCode 10003" in line for line in warnings)
     assert wrong not in log.read_text()
     stack.write_master(stack.master.api_key, stack.master.api_secret)
-    wait_for(lambda: answers(url, "/v1/sys/health", 200), timeout_s=30)
+    wait_for(lambda: answers(url + "/v1/sys/health", 200), timeout_s=30)
